@@ -1,0 +1,127 @@
+#include "lib/quant/fake_quant.h"
+
+#include <ATen/ATen.h>
+
+#include <limits>
+
+#include "lib/core/error.h"
+
+namespace fq::quant {
+namespace {
+
+// Views x as [rows, width] where width is the group size (or the whole last dim). Reduced-precision
+// inputs are upcast: scales and rounding are computed in float32 (as the reference's do under autocast,
+// where the float32 clipping factors promote them), then results are cast back to the input type.
+at::Tensor as_groups(const at::Tensor& x, const QuantSpec& spec) {
+  const int64_t last = x.size(-1);
+  const int64_t width = spec.group_size > 0 ? spec.group_size : last;
+  FQ_CHECK(last % width == 0, "quantizer: group size ", width, " does not divide the last dimension ", last);
+  at::Tensor rows = x.reshape({-1, width});
+  if (rows.scalar_type() == at::kBFloat16 || rows.scalar_type() == at::kHalf) rows = rows.to(at::kFloat);
+  return rows;
+}
+
+QuantParams params_from_range(at::Tensor xmax, at::Tensor xmin, const QuantSpec& spec, bool weight_rule) {
+  const double maxq = static_cast<double>(spec.max_code());
+  QuantParams p;
+  if (spec.symmetric) {
+    at::Tensor amax = at::maximum(xmin.abs(), xmax);
+    if (weight_rule) {
+      p.scale = amax.clamp_min(1e-5) / maxq;
+    } else {
+      // A zero row gets scale 1: its codes are 0 either way, and 1 keeps the division finite.
+      p.scale = at::where(amax == 0, at::ones_like(amax), amax / maxq);
+    }
+    p.zero = at::zeros_like(p.scale);
+  } else {
+    at::Tensor both_zero = (xmin == 0).logical_and(xmax == 0);
+    xmin = at::where(both_zero, at::full_like(xmin, -1.0), xmin);
+    xmax = at::where(both_zero, at::full_like(xmax, 1.0), xmax);
+    at::Tensor range = xmax - xmin;
+    p.scale = (weight_rule ? range.clamp_min(1e-5) : range) / maxq;
+    p.zero = at::round(-xmin / p.scale).detach();
+  }
+  return p;
+}
+
+}  // namespace
+
+at::Tensor round_ste(const at::Tensor& x) { return (at::round(x) - x).detach() + x; }
+
+QuantParams activation_quant_params(const at::Tensor& x, const QuantSpec& spec, const ClipFactors& clip) {
+  at::Tensor rows = as_groups(x, spec);
+  at::Tensor xmax = std::get<0>(rows.max(1, /*keepdim=*/true)).clamp_min(0);
+  at::Tensor xmin = std::get<0>(rows.min(1, /*keepdim=*/true)).clamp_max(0);
+  if (clip.max.defined()) xmax = xmax * clip.max;
+  if (clip.min.defined()) xmin = xmin * clip.min;
+  return params_from_range(xmax, xmin, spec, /*weight_rule=*/false);
+}
+
+QuantParams weight_quant_params(const at::Tensor& w, const QuantSpec& spec) {
+  at::Tensor rows = as_groups(w, spec);
+  at::Tensor xmax = std::get<0>(rows.max(1, true)).clamp_min(0);
+  at::Tensor xmin = std::get<0>(rows.min(1, true)).clamp_max(0);
+  return params_from_range(xmax, xmin, spec, /*weight_rule=*/true);
+}
+
+QuantParams weight_quant_params_mse(const at::Tensor& w, const QuantSpec& spec, int grid, double maxshrink,
+                                    double norm) {
+  FQ_CHECK(grid > 0 && maxshrink > 0 && maxshrink <= 1, "MSE weight quantizer: invalid grid ", grid,
+           " or maxshrink ", maxshrink);
+  at::NoGradGuard no_grad;
+  at::Tensor rows = as_groups(w, spec);
+  at::Tensor xmax = std::get<0>(rows.max(1, true)).clamp_min(0);
+  at::Tensor xmin = std::get<0>(rows.min(1, true)).clamp_max(0);
+  QuantParams best = params_from_range(xmax, xmin, spec, true);
+  at::Tensor best_err = at::full({rows.size(0), 1}, std::numeric_limits<double>::infinity(), rows.options());
+  const int steps = static_cast<int>(maxshrink * grid);
+  for (int i = 0; i < steps; ++i) {
+    const double p = 1.0 - static_cast<double>(i) / grid;
+    QuantParams cand = params_from_range(xmax * p, xmin * p, spec, true);
+    at::Tensor err = (fake_quantize(rows, cand, spec) - rows).abs().pow(norm).sum(1, true);
+    at::Tensor better = err < best_err;
+    best_err = at::where(better, err, best_err);
+    best.scale = at::where(better, cand.scale, best.scale);
+    best.zero = at::where(better, cand.zero, best.zero);
+  }
+  return best;
+}
+
+at::Tensor fake_quantize(const at::Tensor& x, const QuantParams& params, const QuantSpec& spec) {
+  at::Tensor rows = as_groups(x, spec);
+  const double lo = static_cast<double>(spec.min_code());
+  const double hi = static_cast<double>(spec.max_code());
+  at::Tensor out;
+  if (spec.symmetric) {
+    out = at::clamp(round_ste(rows / params.scale), lo, hi) * params.scale;
+  } else {
+    out = (at::clamp(round_ste(rows / params.scale) + params.zero, lo, hi) - params.zero) * params.scale;
+  }
+  return out.reshape(x.sizes()).to(x.scalar_type());
+}
+
+at::Tensor quantize_codes(const at::Tensor& x, const QuantParams& params, const QuantSpec& spec) {
+  at::Tensor rows = as_groups(x, spec);
+  at::Tensor q = at::round(rows / params.scale);
+  if (!spec.symmetric) q = q + params.zero;
+  q = at::clamp(q, static_cast<double>(spec.min_code()), static_cast<double>(spec.max_code()));
+  return q.reshape(x.sizes()).to(spec.symmetric ? at::kChar : at::kByte);
+}
+
+at::Tensor dequantize_codes(const at::Tensor& codes, const QuantParams& params, const QuantSpec& spec) {
+  at::Tensor rows = as_groups(codes, spec).to(params.scale.scalar_type());
+  at::Tensor out = spec.symmetric ? rows * params.scale : (rows - params.zero) * params.scale;
+  return out.reshape(codes.sizes());
+}
+
+at::Tensor fake_quantize_activation(const at::Tensor& x, const QuantSpec& spec, const ClipFactors& clip) {
+  if (!spec.enabled()) return x;
+  return fake_quantize(x, activation_quant_params(x, spec, clip), spec);
+}
+
+at::Tensor fake_quantize_weight(const at::Tensor& w, const QuantSpec& spec) {
+  if (!spec.enabled()) return w;
+  return fake_quantize(w, weight_quant_params(w, spec), spec);
+}
+
+}  // namespace fq::quant
