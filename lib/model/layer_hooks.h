@@ -9,6 +9,9 @@
 // Shapes: b = batch, s = sequence, H = attention heads, Hkv = key/value heads, E = routed experts.
 #pragma once
 
+#include <cstdint>
+#include <vector>
+
 #include <ATen/core/Tensor.h>
 
 namespace fq::model {
@@ -53,21 +56,22 @@ class LayerHooks {
   // (FlatQuant mixes the heads with o_trans here).
   virtual at::Tensor attention_output(const at::Tensor& attn);
 
-  // Routed experts (DeepSeek MoE), computed grouped: `x_sorted` holds the rows of the MoE input sorted
-  // by expert, `offsets` [E + 1] (int64, CPU) the start of each expert's rows.
-  // Stacked expert weights, [E, out, in]: returns what the grouped GEMM uses (FlatQuant: transformed,
-  // clipped and fake-quantized in one batched op for all experts).
-  virtual at::Tensor expert_weights(ExpertSite site, const at::Tensor& stacked_weight) { return stacked_weight; }
-  // The sorted activations entering the experts' `site` linears (FlatQuant: per-token quantization,
-  // with clipping shared by all experts or per expert).
-  virtual at::Tensor expert_input(ExpertSite site, const at::Tensor& x_sorted, const at::Tensor& offsets) {
-    return x_sorted;
-  }
-  // The sorted input of the routed down projections, before expert_input(kDown): FlatQuant applies
-  // the routed down transform (one shared by all experts, or one per expert).
-  virtual at::Tensor expert_down_group_input(const at::Tensor& a_sorted, const at::Tensor& offsets) {
+  // Routed experts (DeepSeek MoE), computed grouped: `x_sorted` holds the rows entering one projection of
+  // the routed experts sorted by expert, `counts` [E] how many rows each expert owns (in order).
+  // y_sorted = x_e W_e^T per expert for the stacked weights [E, out, in]. The base class runs one GEMM per
+  // expert with rows; FlatQuant transforms, clips and fake-quantizes every expert's weight and quantizes the
+  // rows (and may recompute instead of storing, since all expert weights of a layer are ~11 B parameters).
+  virtual at::Tensor expert_linear(ExpertSite site, const at::Tensor& x_sorted, const std::vector<int64_t>& counts,
+                                   const at::Tensor& stacked_weight);
+  // The sorted input of the routed down projections, before expert_linear(kDown): FlatQuant applies the
+  // routed down transform (one shared by all experts, or one per expert).
+  virtual at::Tensor expert_down_group_input(const at::Tensor& a_sorted, const std::vector<int64_t>& counts) {
     return a_sorted;
   }
 };
+
+// One GEMM per expert with rows: x_sorted [rows, in] split by `counts`, stacked_weight [E, out, in].
+at::Tensor grouped_linear(const at::Tensor& x_sorted, const std::vector<int64_t>& counts,
+                          const at::Tensor& stacked_weight);
 
 }  // namespace fq::model
