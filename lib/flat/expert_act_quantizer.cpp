@@ -17,19 +17,25 @@ ExpertActQuantizer::ExpertActQuantizer(const quant::QuantSpec& spec, bool learna
   }
 }
 
-at::Tensor ExpertActQuantizer::operator()(const at::Tensor& x_sorted, const std::vector<int64_t>& counts) const {
-  if (!spec_.enabled()) return x_sorted;
-  quant::ClipFactors clip;
-  if (has_clip()) {
-    clip = {at::sigmoid(max_logit_), at::sigmoid(min_logit_)};
-    if (per_expert_) {
-      // One factor per row: each expert's factor repeated over its rows ([rows, 1]).
-      at::Tensor reps = at::tensor(counts, at::kLong).to(max_logit_.device());
-      clip.max = clip.max.repeat_interleave(reps).unsqueeze(1);
-      clip.min = clip.min.repeat_interleave(reps).unsqueeze(1);
+at::Tensor quantize_sorted_rows(const at::Tensor& x_sorted, const std::vector<int64_t>& counts,
+                                const quant::QuantSpec& spec, const at::Tensor& clip) {
+  if (!spec.enabled()) return x_sorted;
+  quant::ClipFactors factors;
+  if (clip.defined()) {
+    at::Tensor per_row = clip;
+    if (clip.size(0) > 1) {
+      // One factor pair per row: each expert's pair repeated over its rows.
+      per_row = clip.repeat_interleave(at::tensor(counts, at::kLong).to(clip.device()), 0);
     }
+    factors = {per_row.select(1, 0).unsqueeze(1), per_row.select(1, 1).unsqueeze(1)};
   }
-  return quant::fake_quantize_activation(x_sorted, spec_, clip);
+  return quant::fake_quantize_activation(x_sorted, spec, factors);
+}
+
+at::Tensor ExpertActQuantizer::operator()(const at::Tensor& x_sorted, const std::vector<int64_t>& counts) const {
+  at::Tensor clip;
+  if (has_clip()) clip = at::stack({at::sigmoid(max_logit_), at::sigmoid(min_logit_)}, 1);
+  return quantize_sorted_rows(x_sorted, counts, spec_, clip);
 }
 
 at::Tensor ExpertActQuantizer::clip_factors() const {

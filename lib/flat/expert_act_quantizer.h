@@ -13,6 +13,11 @@
 
 namespace fq::flat {
 
+// Per-token fake quantization of rows sorted by expert; `clip` holds squashed factors [1, 2] (shared by all
+// experts) or [E, 2] (per expert; column 0 max, column 1 min), or is undefined (no clipping).
+at::Tensor quantize_sorted_rows(const at::Tensor& x_sorted, const std::vector<int64_t>& counts,
+                                const quant::QuantSpec& spec, const at::Tensor& clip);
+
 class ExpertActQuantizer {
  public:
   ExpertActQuantizer(const quant::QuantSpec& spec, bool learnable_clip, int64_t experts, bool per_expert,
