@@ -1,0 +1,116 @@
+#include "pipelines/calibrate/layer_calibration.h"
+
+#include <ATen/ATen.h>
+
+#include "lib/core/error.h"
+#include "lib/core/log.h"
+#include "lib/core/seeded_rng.h"
+#include "lib/core/stop_flag.h"
+#include "lib/core/stopwatch.h"
+#include "lib/flat/layer_statistics.h"
+#include "lib/model/decoder_layer.h"
+#include "lib/model/rope.h"
+#include "lib/quant/calibration_optimizer.h"
+
+namespace fq::pipelines {
+namespace {
+
+// Samples [begin, begin + n) of a [nsamples, s, h] tensor on the compute device and dtype.
+at::Tensor batch_of(const at::Tensor& all, int64_t begin, int64_t n, const LayerCalibrationSettings& s) {
+  return all.narrow(0, begin, n).to(s.device, s.compute_dtype);
+}
+
+double mse(const at::Tensor& out, const at::Tensor& target) {
+  return (out.to(at::kFloat) - target.to(at::kFloat)).pow(2).mean().item<double>();
+}
+
+// Mean over batches of the quantized layer's MSE against the targets, without gradients.
+double evaluate_mse(const io::ModelConfig& config, const model::LayerWeights& weights, flat::FlatLayer& flat,
+                    const at::Tensor& inputs, const at::Tensor& targets, const model::RopeTables& rope,
+                    const LayerCalibrationSettings& s) {
+  at::NoGradGuard no_grad;
+  flat.refresh();
+  const int64_t steps = inputs.size(0) / s.batch_size;
+  double total = 0;
+  for (int64_t j = 0; j < steps; ++j) {
+    at::Tensor out = model::layer_forward(config, weights, batch_of(inputs, j * s.batch_size, s.batch_size, s), rope, flat);
+    total += mse(out, batch_of(targets, j * s.batch_size, s.batch_size, s));
+  }
+  return total / steps;
+}
+
+void init_diag_scales(const io::ModelConfig& config, const model::LayerWeights& weights, flat::FlatLayer& flat,
+                      const at::Tensor& inputs, const model::RopeTables& rope, const LayerCalibrationSettings& s) {
+  at::NoGradGuard no_grad;
+  flat::ActivationStatistics stats;
+  for (int64_t j = 0; j * s.batch_size < inputs.size(0); ++j) {
+    const int64_t n = std::min(s.batch_size, inputs.size(0) - j * s.batch_size);
+    model::layer_forward(config, weights, batch_of(inputs, j * s.batch_size, n, s), rope, stats);
+  }
+  const auto weight_stats = flat::weight_column_absmax(weights);
+  for (model::LinearGroup group : flat.diag_groups()) {
+    flat.init_diag(group, weight_stats.at(group).to(s.device), stats.group_absmax().at(group), s.diag_alpha);
+  }
+  if (flat.has_routed_down_diag()) {
+    flat.init_routed_down_diag(flat::routed_down_weight_absmax(weights).to(s.device), stats.routed_down_absmax(),
+                               s.diag_alpha);
+  }
+}
+
+}  // namespace
+
+LayerCalibrationResult calibrate_layer(const io::ModelConfig& config, int64_t layer,
+                                       const model::LayerWeights& weights, const at::Tensor& inputs,
+                                       const at::Tensor& targets, const LayerCalibrationSettings& s) {
+  FQ_CHECK(inputs.sizes() == targets.sizes(), "layer ", layer, ": inputs ", inputs.sizes(), " and targets ",
+           targets.sizes(), " differ in shape");
+  FQ_CHECK(s.batch_size >= 1 && inputs.size(0) >= s.batch_size, "layer ", layer, ": batch size ", s.batch_size,
+           " needs at least that many samples, have ", inputs.size(0));
+  Stopwatch clock;
+  LayerCalibrationResult result;
+  const model::RopeTables rope =
+      model::RotaryEmbedding::for_model(config).tables(inputs.size(1), s.compute_dtype, s.device);
+  at::Generator gen = at::detail::createCPUGenerator(derive_seed(s.seed, static_cast<uint64_t>(layer)));
+  flat::FlatOptions options = s.options;
+  flat::FlatLayer flat(config, layer, options, gen, s.device);
+  if (s.smoothquant_init && options.diag_scale) init_diag_scales(config, weights, flat, inputs, rope, s);
+
+  result.mse_before = evaluate_mse(config, weights, flat, inputs, targets, rope, s);
+  const int64_t steps_per_epoch = inputs.size(0) / s.batch_size;
+  const int64_t total_steps = std::max<int64_t>(1, s.epochs * steps_per_epoch);
+  quant::TrainableParameters params = flat.trainable_parameters();
+  result.trainable_params = params.numel();
+  const std::string layer_text = std::to_string(layer + 1) + "/" + std::to_string(s.num_layers);
+  log::info("calibrate", "layer start",
+            {{"layer", layer_text}, {"params", result.trainable_params}, {"mse_before", result.mse_before},
+             {"steps", total_steps}});
+  if (s.epochs > 0 && params.numel() > 0) {
+    quant::CalibrationOptimizer optimizer(params, {s.lr, total_steps, s.warmup});
+    for (int64_t epoch = 0; epoch < s.epochs; ++epoch) {
+      double epoch_loss = 0;
+      for (int64_t j = 0; j < steps_per_epoch; ++j) {
+        if (stop_requested()) throw CalibrationStopped{};
+        flat.refresh();
+        at::Tensor out = model::layer_forward(config, weights, batch_of(inputs, j * s.batch_size, s.batch_size, s),
+                                              rope, flat);
+        at::Tensor target = batch_of(targets, j * s.batch_size, s.batch_size, s);
+        at::Tensor loss = (out.to(at::kFloat) - target.to(at::kFloat)).pow(2).mean();
+        epoch_loss += loss.item<double>();
+        optimizer.step(loss);
+        ++result.steps;
+      }
+      const double done = static_cast<double>(epoch + 1) / s.epochs;
+      log::info("calibrate", "epoch",
+                {{"layer", layer_text}, {"epoch", std::to_string(epoch + 1) + "/" + std::to_string(s.epochs)},
+                 {"loss", epoch_loss / steps_per_epoch}, {"lr", optimizer.current_lr()},
+                 {"elapsed", log::format_duration(clock.seconds())},
+                 {"eta_layer", log::format_duration(clock.seconds() * (1 - done) / done)}});
+    }
+  }
+  result.mse_after = evaluate_mse(config, weights, flat, inputs, targets, rope, s);
+  result.frozen = flat.export_frozen();
+  result.seconds = clock.seconds();
+  return result;
+}
+
+}  // namespace fq::pipelines

@@ -1,0 +1,53 @@
+// Calibrates one decoder layer (ALGORITHM.md "Calibration loop"): given the layer's full-precision inputs
+// and outputs, train its FlatQuant transforms and clipping so that the quantized layer maps the same
+// inputs to the same outputs. Independent of every other layer, so ranks calibrate layers in parallel.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include "lib/flat/flat_layer.h"
+#include "lib/flat/flat_options.h"
+#include "lib/io/model_config.h"
+#include "lib/model/layer_weights.h"
+
+namespace fq::pipelines {
+
+struct LayerCalibrationSettings {
+  flat::FlatOptions options;
+  int64_t epochs = 15;
+  int64_t batch_size = 4;
+  double lr = 5e-3;
+  bool warmup = false;
+  bool smoothquant_init = true;  // diag_init sq_style (otherwise ones)
+  double diag_alpha = 0.3;
+  uint64_t seed = 0;  // mixed with the layer index: results do not depend on which rank runs the layer
+  c10::ScalarType compute_dtype = c10::kBFloat16;
+  c10::Device device = c10::kCPU;
+  int64_t num_layers = 0;  // for progress lines
+};
+
+struct LayerCalibrationResult {
+  flat::NamedTensors frozen;
+  double mse_before = 0;  // mean over batches, the initial (untrained) quantized layer
+  double mse_after = 0;
+  double seconds = 0;
+  int64_t steps = 0;
+  int64_t trainable_params = 0;
+};
+
+// Thrown when a stop was requested (SIGTERM/SIGUSR1) in the middle of a layer: the layer is abandoned and
+// redone on resume.
+struct CalibrationStopped {};
+
+// inputs, targets: [nsamples, seqlen, hidden] (any float dtype, CPU or the device); weights on the device in
+// the compute dtype.
+LayerCalibrationResult calibrate_layer(const io::ModelConfig& config, int64_t layer,
+                                       const model::LayerWeights& weights, const at::Tensor& inputs,
+                                       const at::Tensor& targets, const LayerCalibrationSettings& settings);
+
+}  // namespace fq::pipelines
