@@ -97,7 +97,11 @@ RotaryEmbedding::RotaryEmbedding(const io::RopeConfig& rope, int64_t dim) : dim_
 
 RotaryEmbedding RotaryEmbedding::for_model(const io::ModelConfig& config) {
   const int64_t dim = config.family == io::ModelFamily::kDeepseekV3 ? config.qk_rope_head_dim : config.head_dim;
-  return RotaryEmbedding(config.rope, dim);
+  io::RopeConfig rope = config.rope;
+  if (rope.type == io::RopeType::kYarn && rope.original_max_position_embeddings == 0) {
+    rope.original_max_position_embeddings = config.max_position_embeddings;
+  }
+  return RotaryEmbedding(rope, dim);
 }
 
 RopeTables RotaryEmbedding::tables(int64_t seq_len, c10::ScalarType dtype, c10::Device device) const {

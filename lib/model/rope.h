@@ -28,6 +28,7 @@ class RotaryEmbedding {
   // parameters are unusable (factor <= 0, llama3 without original_max_position_embeddings...).
   RotaryEmbedding(const io::RopeConfig& rope, int64_t dim);
   // The embedding of a model: LLaMA rotates whole heads, DeepSeek V3 only the qk_rope_head_dim part.
+  // YaRN without original_max_position_embeddings uses max_position_embeddings, as HF does.
   static RotaryEmbedding for_model(const io::ModelConfig& config);
 
   int64_t dim() const { return dim_; }

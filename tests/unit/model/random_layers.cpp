@@ -23,20 +23,26 @@ GatedMlpWeights cast(const GatedMlpWeights& w, c10::ScalarType dtype) {
   return {cast(w.gate, dtype), cast(w.up, dtype), cast(w.down, dtype)};
 }
 
-}  // namespace
-
-io::ModelConfig small_llama_config() {
+// The sizes both small configs share.
+io::ModelConfig small_config(io::ModelFamily family, const char* model_type) {
   io::ModelConfig c;
-  c.family = io::ModelFamily::kLlama;
-  c.model_type = "llama";
+  c.family = family;
+  c.model_type = model_type;
   c.hidden_size = 64;
   c.intermediate_size = 96;
   c.num_hidden_layers = 2;
   c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 16;
   c.vocab_size = 128;
   c.max_position_embeddings = 256;
+  return c;
+}
+
+}  // namespace
+
+io::ModelConfig small_llama_config() {
+  io::ModelConfig c = small_config(io::ModelFamily::kLlama, "llama");
+  c.num_key_value_heads = 2;
+  c.head_dim = 16;
   c.rms_norm_eps = 1e-5;
   c.rope.type = io::RopeType::kLlama3;
   c.rope.theta = 500000.0;
@@ -48,16 +54,8 @@ io::ModelConfig small_llama_config() {
 }
 
 io::ModelConfig small_deepseek_config(bool q_lora) {
-  io::ModelConfig c;
-  c.family = io::ModelFamily::kDeepseekV3;
-  c.model_type = "deepseek_v3";
-  c.hidden_size = 64;
-  c.intermediate_size = 96;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
+  io::ModelConfig c = small_config(io::ModelFamily::kDeepseekV3, "deepseek_v3");
   c.num_key_value_heads = 4;
-  c.vocab_size = 128;
-  c.max_position_embeddings = 256;
   c.rms_norm_eps = 1e-6;
   c.rope.type = io::RopeType::kYarn;
   c.rope.theta = 10000.0;

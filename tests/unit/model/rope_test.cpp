@@ -44,6 +44,14 @@ TEST(Rope, YarnReproducesReferenceCheckValues) {
   EXPECT_NEAR(f[7].item<double>(), 7.905695e-5, 7.905695e-5 * kCheckValueRelTol);
 }
 
+TEST(Rope, YarnFallsBackToMaxPositionEmbeddings) {
+  io::ModelConfig c = tiny_deepseek_v3_config();
+  const at::Tensor expected = RotaryEmbedding::for_model(c).inv_freq();
+  c.max_position_embeddings = c.rope.original_max_position_embeddings;
+  c.rope.original_max_position_embeddings = 0;
+  EXPECT_TRUE(at::equal(RotaryEmbedding::for_model(c).inv_freq(), expected));
+}
+
 TEST(Rope, YarnWithoutMscaleAllDimScalesCosSin) {
   io::RopeConfig r;
   r.type = io::RopeType::kYarn;
