@@ -27,19 +27,27 @@ void check_shapes(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v)
            "attention q, k, v dtypes differ");
 }
 
-// True where key j is in the future of query row i0 + i: [rows, keys].
-at::Tensor future_mask(int64_t i0, int64_t rows, int64_t keys, const at::Device& device) {
+// True where key j is in the future of query i0 + i, for each of `rep` stacked copies of the rows:
+// [rep * rows, keys].
+at::Tensor future_mask(int64_t i0, int64_t rows, int64_t rep, int64_t keys, const at::Device& device) {
   at::Tensor query_pos = at::arange(i0, i0 + rows, at::TensorOptions().dtype(at::kLong).device(device));
   at::Tensor key_pos = at::arange(keys, at::TensorOptions().dtype(at::kLong).device(device));
-  return key_pos.unsqueeze(0) > query_pos.unsqueeze(1);
+  return (key_pos.unsqueeze(0) > query_pos.unsqueeze(1)).repeat({rep, 1});
 }
 
-// Float32 scores of one chunk of query rows against the keys they see, masked, as the reference makes
-// them: the product and the scaling in the compute dtype, then float32. q_rows: [b, Hkv, rep, c, d],
-// k_seen: [b, Hkv, 1, keys, d].
-at::Tensor chunk_scores(const at::Tensor& q_rows, const at::Tensor& k_seen, double scale, int64_t i0) {
+// The queries of one chunk, [b, Hkv, rep * rows, d]: the rep query heads that share a KV head are stacked
+// along the rows, so one batched GEMM per KV head serves them all without repeating K or V.
+at::Tensor chunk_queries(const at::Tensor& q_grouped, int64_t i0, int64_t rows) {
+  at::Tensor q = q_grouped.narrow(3, i0, rows);
+  return q.reshape({q.size(0), q.size(1), q.size(2) * rows, q.size(4)});
+}
+
+// Float32 scores of one chunk against the keys it sees, masked, as the reference makes them: the product
+// and the scaling in the compute dtype, then float32. q_rows: [b, Hkv, rep * rows, d], k_seen: [b, Hkv, keys, d].
+at::Tensor chunk_scores(const at::Tensor& q_rows, const at::Tensor& k_seen, double scale, int64_t i0, int64_t rows) {
   at::Tensor scores = (at::matmul(q_rows, k_seen.transpose(-1, -2)) * scale).to(at::kFloat);
-  return scores.masked_fill(future_mask(i0, q_rows.size(3), k_seen.size(3), q_rows.device()),
+  const int64_t rep = q_rows.size(2) / rows;
+  return scores.masked_fill(future_mask(i0, rows, rep, k_seen.size(2), q_rows.device()),
                             -std::numeric_limits<float>::infinity());
 }
 
@@ -49,31 +57,40 @@ int64_t chunk_rows_for(const at::Tensor& q, int64_t max_score_elements) {
   return std::clamp<int64_t>(max_score_elements / std::max<int64_t>(per_row, 1), 1, q.size(2));
 }
 
-// Grouped views without copies: q [b, H, s, d] -> [b, Hkv, rep, s, d]; k, v [b, Hkv, s, d] -> [b, Hkv, 1, s, d].
+// q [b, H, s, d] -> [b, Hkv, rep, s, d] (query head h = g * rep + r reads KV head g, as repeat_kv does).
 at::Tensor group_queries(const at::Tensor& q, int64_t kv_heads) {
   return q.reshape({q.size(0), kv_heads, q.size(1) / kv_heads, q.size(2), q.size(3)});
+}
+
+// The forward pass, chunk by chunk. Writes each row's float32 log-sum-exp into `lse` ([b, Hkv, rep, s])
+// when given, for the backward pass.
+at::Tensor chunked_forward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
+                           int64_t chunk_rows, at::Tensor* lse) {
+  const int64_t kv_heads = k.size(1), s = q.size(2);
+  at::Tensor qg = group_queries(q, kv_heads);
+  at::Tensor out = at::empty({qg.size(0), kv_heads, qg.size(2), s, v.size(3)}, v.options());
+  for (int64_t i0 = 0; i0 < s; i0 += chunk_rows) {
+    const int64_t rows = std::min(chunk_rows, s - i0), keys = i0 + rows;
+    at::Tensor scores = chunk_scores(chunk_queries(qg, i0, rows), k.narrow(2, 0, keys), scale, i0, rows);
+    if (lse) lse->narrow(3, i0, rows).copy_(at::logsumexp(scores, -1).view({qg.size(0), kv_heads, -1, rows}));
+    at::Tensor probs = at::softmax(scores, -1).to(v.scalar_type());
+    out.narrow(3, i0, rows).copy_(at::matmul(probs, v.narrow(2, 0, keys)).view({qg.size(0), kv_heads, -1, rows,
+                                                                                 v.size(3)}));
+  }
+  return out.view({q.size(0), q.size(1), s, v.size(3)});
 }
 
 class ChunkedCausalAttention : public torch::autograd::Function<ChunkedCausalAttention> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, at::Tensor q, at::Tensor k, at::Tensor v,
                             double scale, int64_t chunk_rows) {
-    const int64_t kv_heads = k.size(1), s = q.size(2);
-    at::Tensor qg = group_queries(q, kv_heads);
-    at::Tensor kg = k.unsqueeze(2), vg = v.unsqueeze(2);
-    at::Tensor out = at::empty({qg.size(0), qg.size(1), qg.size(2), s, v.size(3)}, v.options());
-    at::Tensor lse = at::empty({qg.size(0), qg.size(1), qg.size(2), s}, q.options().dtype(at::kFloat));
-    for (int64_t i0 = 0; i0 < s; i0 += chunk_rows) {
-      const int64_t rows = std::min(chunk_rows, s - i0), keys = i0 + rows;
-      at::Tensor scores = chunk_scores(qg.narrow(3, i0, rows), kg.narrow(3, 0, keys), scale, i0);
-      lse.narrow(3, i0, rows).copy_(at::logsumexp(scores, -1));
-      at::Tensor probs = at::softmax(scores, -1).to(v.scalar_type());
-      out.narrow(3, i0, rows).copy_(at::matmul(probs, vg.narrow(3, 0, keys)));
-    }
+    at::Tensor lse = at::empty({q.size(0), k.size(1), q.size(1) / k.size(1), q.size(2)},
+                               q.options().dtype(at::kFloat));
+    at::Tensor out = chunked_forward(q, k, v, scale, chunk_rows, &lse);
     ctx->save_for_backward({q, k, v, lse});
     ctx->saved_data["scale"] = scale;
     ctx->saved_data["chunk_rows"] = chunk_rows;
-    return out.reshape({q.size(0), q.size(1), s, v.size(3)});
+    return out;
   }
 
   // Flash-attention style: per chunk, P = exp(S - lse); dV += P^T dO; dS = P * (dO V^T - rowsum(P * dO V^T));
@@ -86,24 +103,25 @@ class ChunkedCausalAttention : public torch::autograd::Function<ChunkedCausalAtt
     const int64_t chunk_rows = ctx->saved_data["chunk_rows"].toInt();
     const int64_t kv_heads = k.size(1), s = q.size(2);
     at::Tensor qg = group_queries(q, kv_heads);
-    at::Tensor kg = k.unsqueeze(2), vg = v.unsqueeze(2);
-    at::Tensor grad_out = group_queries(grad_outputs[0], kv_heads).to(at::kFloat);
+    at::Tensor grad_out = group_queries(grad_outputs[0].to(at::kFloat), kv_heads);
     at::Tensor dq = at::empty(qg.sizes(), q.options().dtype(at::kFloat));
     at::Tensor dk = at::zeros(k.sizes(), k.options().dtype(at::kFloat));
     at::Tensor dv = at::zeros(v.sizes(), v.options().dtype(at::kFloat));
     for (int64_t i0 = 0; i0 < s; i0 += chunk_rows) {
       const int64_t rows = std::min(chunk_rows, s - i0), keys = i0 + rows;
-      at::Tensor q_rows = qg.narrow(3, i0, rows);
-      at::Tensor k_seen = kg.narrow(3, 0, keys), v_seen = vg.narrow(3, 0, keys).to(at::kFloat);
-      at::Tensor probs = at::exp(chunk_scores(q_rows, k_seen, scale, i0) - lse.narrow(3, i0, rows).unsqueeze(-1));
-      at::Tensor d_out = grad_out.narrow(3, i0, rows);
-      dv.narrow(2, 0, keys).add_(at::matmul(probs.transpose(-1, -2), d_out).sum(2));
-      at::Tensor d_probs = at::matmul(d_out, v_seen.transpose(-1, -2));
+      at::Tensor q_rows = chunk_queries(qg, i0, rows);
+      at::Tensor k_seen = k.narrow(2, 0, keys);
+      at::Tensor row_lse = chunk_queries(lse.unsqueeze(-1), i0, rows);  // [b, Hkv, rep * rows, 1]
+      at::Tensor probs = at::exp(chunk_scores(q_rows, k_seen, scale, i0, rows) - row_lse);
+      at::Tensor d_out = chunk_queries(grad_out, i0, rows);
+      dv.narrow(2, 0, keys).add_(at::matmul(probs.transpose(-1, -2), d_out));
+      at::Tensor d_probs = at::matmul(d_out, v.narrow(2, 0, keys).to(at::kFloat).transpose(-1, -2));
       at::Tensor d_scores = probs * (d_probs - (probs * d_probs).sum(-1, /*keepdim=*/true)) * scale;
-      dq.narrow(3, i0, rows).copy_(at::matmul(d_scores, k_seen.to(at::kFloat)));
-      dk.narrow(2, 0, keys).add_(at::matmul(d_scores.transpose(-1, -2), q_rows.to(at::kFloat)).sum(2));
+      dq.narrow(3, i0, rows).copy_(
+          at::matmul(d_scores, k_seen.to(at::kFloat)).view({qg.size(0), kv_heads, -1, rows, q.size(3)}));
+      dk.narrow(2, 0, keys).add_(at::matmul(d_scores.transpose(-1, -2), q_rows.to(at::kFloat)));
     }
-    return {dq.reshape(q.sizes()).to(q.scalar_type()), dk.to(k.scalar_type()), dv.to(v.scalar_type()), at::Tensor(),
+    return {dq.view(q.sizes()).to(q.scalar_type()), dk.to(k.scalar_type()), dv.to(v.scalar_type()), at::Tensor(),
             at::Tensor()};
   }
 };
@@ -114,7 +132,10 @@ at::Tensor causal_attention_chunked(const at::Tensor& q, const at::Tensor& k, co
                                     int64_t max_score_elements) {
   check_shapes(q, k, v);
   FQ_CHECK(max_score_elements > 0, "attention score budget must be positive, got ", max_score_elements);
-  return ChunkedCausalAttention::apply(q, k, v, scale, chunk_rows_for(q, max_score_elements));
+  const int64_t chunk_rows = chunk_rows_for(q, max_score_elements);
+  const bool needs_grad = at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
+  if (!needs_grad) return chunked_forward(q, k, v, scale, chunk_rows, nullptr);  // no log-sum-exp to keep
+  return ChunkedCausalAttention::apply(q, k, v, scale, chunk_rows);
 }
 
 at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
