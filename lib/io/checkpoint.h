@@ -12,6 +12,7 @@
 #include <c10/core/ScalarType.h>
 
 #include "lib/io/model_config.h"
+#include "lib/io/safetensors.h"
 
 namespace fq::io {
 
@@ -27,10 +28,14 @@ class Checkpoint {
   const std::string& dir() const;
   const ModelConfig& config() const;
   bool contains(const std::string& name) const;
-  std::vector<std::string> names() const;
+  std::vector<std::string> names() const;  // sorted
+  // Name, stored dtype, shape and byte range of a tensor, from its shard's header (no data is read).
+  const TensorInfo& info(const std::string& name) const;
 
-  // Loads `name` onto `device` as `dtype`. An F8_E4M3 weight is dequantized with its weight_scale_inv
-  // (128x128 blocks, float32 math) first. Throws naming the checkpoint and the tensor when absent.
+  // Loads `name` onto `device` as `dtype`. An F8_E4M3 weight is dequantized with its `<name>_scale_inv`
+  // (the config's weight_block_size, 128x128 when the config has none; float32 math) first; an F8_E4M3
+  // tensor without one is decoded as is. Throws naming the checkpoint and the tensor when absent.
+  // Thread-safe; shards are opened on first use and stay open (mapped, not resident).
   at::Tensor load(const std::string& name, c10::ScalarType dtype, c10::Device device = c10::kCPU) const;
   // The tensor exactly as stored (FP8 as uint8), for round-trip checks.
   at::Tensor load_raw(const std::string& name) const;

@@ -25,7 +25,11 @@ struct RopeConfig {
   double beta_fast = 32.0;
   double beta_slow = 1.0;
   double mscale = 1.0;
-  double mscale_all_dim = 0.0;
+  double mscale_all_dim = 0.0;  // 0 when absent: the softmax scale then gets no YaRN correction
+  // yarn: the factor cos/sin are multiplied by, resolved as transformers does: `attention_factor` when
+  // given, else get_mscale(factor, mscale) / get_mscale(factor, mscale_all_dim) when both are given and
+  // non-zero, else get_mscale(factor). 1 for the other rope types.
+  double attention_factor = 1.0;
 };
 
 struct ModelConfig {
@@ -36,7 +40,7 @@ struct ModelConfig {
   int64_t num_hidden_layers = 0;
   int64_t num_attention_heads = 0;
   int64_t num_key_value_heads = 0;
-  int64_t head_dim = 0;  // LLaMA; default hidden / heads
+  int64_t head_dim = 0;  // LLaMA: default hidden / heads; DeepSeek: qk_rope_head_dim (as transformers sets it)
   int64_t vocab_size = 0;
   int64_t max_position_embeddings = 0;
   double rms_norm_eps = 1e-6;
@@ -63,7 +67,7 @@ struct ModelConfig {
   int64_t moe_layer_freq = 1;
   double routed_scaling_factor = 1.0;
   bool norm_topk_prob = true;
-  bool rope_interleave = true;
+  bool rope_interleave = true;  // DeepSeek only; false for LLaMA
   // FP8 storage (quantization_config.weight_block_size); 0 when the weights are not FP8.
   int64_t fp8_block_rows = 0;
   int64_t fp8_block_cols = 0;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/ScalarType.h>
 
 namespace fq::io {
 
@@ -53,8 +54,15 @@ class SafetensorsFile {
   std::unique_ptr<Impl> impl_;
 };
 
-// Writes tensors (CPU, contiguous; any of the types above; FP8 passed as uint8 with `fp8_names` listing
-// which names to label F8_E4M3) to `path` atomically, in the given order, with optional __metadata__.
+// Parses a dtype name as safetensors writes it ("BF16", "F8_E4M3"); throws naming `where` when unknown.
+StDtype parse_st_dtype(const std::string& name, const std::string& where);
+// The LibTorch type a tensor of `dtype` is read into (FP8 as uint8, which LibTorch 1.13 lacks).
+c10::ScalarType st_dtype_to_scalar(StDtype dtype);
+// The safetensors type of a LibTorch type (uint8 is U8; FP8 is labelled explicitly by the caller).
+StDtype scalar_to_st_dtype(c10::ScalarType type, const std::string& where);
+
+// Writes tensors (CPU, contiguous; any of the types above; FP8 passed as uint8 with `fp8_e4m3` set to
+// label it F8_E4M3) to `path` atomically, in the given order, with optional __metadata__.
 struct NamedTensor {
   std::string name;
   at::Tensor tensor;
@@ -62,5 +70,42 @@ struct NamedTensor {
 };
 void write_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
                        const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
+
+// What a streaming writer is told up front about each tensor.
+struct TensorSpec {
+  std::string name;
+  StDtype dtype;
+  std::vector<int64_t> shape;
+};
+
+// Streams a safetensors file larger than memory: the header (names, dtypes, shapes, hence offsets) is
+// written first, then each tensor's bytes are appended in the declared order, possibly in several parts
+// (row blocks), so that only one part is ever in memory. The data goes to a temporary name; finish()
+// checks that every byte was written, fsyncs and renames. A writer destroyed before finish() removes its
+// temporary file, so a crash or an exception never leaves a half-written file under `path`.
+class SafetensorsWriter {
+ public:
+  SafetensorsWriter(std::string path, std::vector<TensorSpec> specs,
+                    const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
+  ~SafetensorsWriter();
+  SafetensorsWriter(SafetensorsWriter&&) noexcept;
+  SafetensorsWriter& operator=(SafetensorsWriter&&) noexcept;
+  SafetensorsWriter(const SafetensorsWriter&) = delete;
+  SafetensorsWriter& operator=(const SafetensorsWriter&) = delete;
+
+  // Appends `part` (CPU; its element size must match the declared dtype's) to tensor `name`, which must
+  // be the tensor in progress or, once that one is complete, the next declared one. Throws naming the
+  // file and tensor on a name out of order, a wrong element size, or more bytes than declared.
+  void append(const std::string& name, const at::Tensor& part);
+  void finish();
+
+  const std::string& path() const;
+  std::uint64_t total_bytes() const;    // header + data, the final file size
+  std::uint64_t written_bytes() const;  // so far, header included
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace fq::io

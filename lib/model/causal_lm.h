@@ -1,0 +1,48 @@
+// Model-level forward: embedding, the decoder layers walked one at a time (load, run on every sequence,
+// release), final norm and lm_head. Peak weight memory is one layer plus the embedding or the head.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+#include "lib/io/checkpoint.h"
+#include "lib/model/layer_hooks.h"
+
+namespace fq::model {
+
+struct ModelOptions {
+  c10::ScalarType dtype = c10::kFloat;  // compute dtype of weights and activations
+  c10::Device device = c10::kCPU;
+  int64_t micro_batch = 8;  // sequences per layer call (bounds activation memory)
+};
+
+// The hooks of layer `layer` during a walk; an empty function means the full-precision model.
+using HooksForLayer = std::function<LayerHooks&(int64_t layer)>;
+
+// input_ids: [n, s] int64 token windows, each its own sequence (positions 0..s-1). Returns [n, s, hidden].
+at::Tensor embed_tokens(const io::Checkpoint& checkpoint, const at::Tensor& input_ids, const ModelOptions& options);
+
+// hidden: [n, s, hidden] in options.dtype on options.device. Runs every decoder layer over all n sequences,
+// options.micro_batch at a time, under no-grad; returns the last layer's output.
+at::Tensor run_decoder_layers(const io::Checkpoint& checkpoint, const at::Tensor& hidden, const ModelOptions& options,
+                              const HooksForLayer& hooks = {});
+
+// Final RMSNorm and lm_head.
+struct OutputHead {
+  at::Tensor norm;     // [hidden]
+  at::Tensor lm_head;  // [vocab, hidden]
+  double eps = 1e-6;
+  // hidden: [..., hidden] -> float32 logits [..., vocab] (the head runs in the compute dtype, as HF's does).
+  at::Tensor logits(const at::Tensor& hidden) const;
+};
+OutputHead load_output_head(const io::Checkpoint& checkpoint, const ModelOptions& options);
+
+// Float32 logits [n, s, vocab] (on options.device) of the token windows input_ids [n, s].
+at::Tensor causal_lm_logits(const io::Checkpoint& checkpoint, const at::Tensor& input_ids, const ModelOptions& options,
+                            const HooksForLayer& hooks = {});
+
+}  // namespace fq::model

@@ -1,0 +1,33 @@
+// DeepSeek V3's routed experts, computed grouped: token-slots are sorted by expert once, each expert with
+// tokens runs one GEMM on its contiguous rows (through the hooks, with the stacked [E, out, in] weights),
+// and the weighted outputs are scatter-added back to their tokens.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "lib/model/layer_hooks.h"
+#include "lib/model/layer_weights.h"
+#include "lib/model/moe_router.h"
+
+namespace fq::model {
+
+// The token-slots (token, choice) of a routing, sorted by expert; within an expert in token order.
+struct ExpertDispatch {
+  at::Tensor slot_token;   // [tokens * top_k] int64: the token of each sorted slot
+  at::Tensor slot_weight;  // [tokens * top_k] float32: its routing weight
+  at::Tensor offsets;      // [E + 1] int64 on the CPU: expert e owns sorted rows offsets[e] .. offsets[e + 1]
+  std::vector<int64_t> counts;  // [E]: offsets[e + 1] - offsets[e]
+};
+
+ExpertDispatch dispatch_by_expert(const Routing& routing, int64_t experts);
+
+// x: [tokens, hidden], the MoE input already through group_input(kMoeIn). Returns
+// sum_k weight_k * expert_k(x) as [tokens, hidden] in x's dtype (accumulated in float32, each token's
+// contributions added in ascending expert order). Hooks: expert_weights for gate/up/down, expert_input on
+// the sorted rows of each site, expert_down_group_input before expert_input(kDown).
+at::Tensor routed_experts(const at::Tensor& x, const Routing& routing, const MoeWeights& weights, LayerHooks& hooks);
+
+}  // namespace fq::model

@@ -1,0 +1,119 @@
+#include "lib/model/attention.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/version.h>
+
+#include "lib/core/error.h"
+#include "tests/unit/model/random_layers.h"
+#include "tests/unit/model/reference_forward.h"
+
+namespace fq::model {
+namespace {
+
+constexpr double kAttentionF32RelTol = 1e-5;   // float32 vs the float64 reference
+constexpr double kAttentionBf16RelTol = 2e-2;  // bf16 scores and probabilities (8-bit mantissa)
+constexpr double kGradF32RelTol = 1e-4;        // float32 recomputed backward vs float64 autograd
+
+struct Shape {
+  int64_t b, heads, kv_heads, s, d_qk, d_v;
+};
+
+struct Inputs {
+  at::Tensor q, k, v;
+};
+
+Inputs random_inputs(const Shape& sh, uint64_t seed, c10::ScalarType dtype = at::kFloat) {
+  at::manual_seed(seed);
+  return {at::randn({sh.b, sh.heads, sh.s, sh.d_qk}).to(dtype), at::randn({sh.b, sh.kv_heads, sh.s, sh.d_qk}).to(dtype),
+          at::randn({sh.b, sh.kv_heads, sh.s, sh.d_v}).to(dtype)};
+}
+
+const Shape kShapes[] = {
+    {2, 4, 4, 13, 8, 8},   // multi-head
+    {2, 8, 2, 17, 16, 16},  // GQA, 4 query heads per KV head
+    {1, 4, 1, 9, 24, 12},   // MQA with V narrower than QK (MLA-like)
+};
+
+TEST(Attention, ChunkedMatchesFloat64ReferenceAcrossChunkSizes) {
+  for (const Shape& sh : kShapes) {
+    const Inputs in = random_inputs(sh, 11);
+    const double scale = 0.3;
+    const at::Tensor expected = test::ref_causal_attention(in.q, in.k, in.v, scale);
+    // Budgets giving one row per chunk, uneven chunks, and a single chunk.
+    for (int64_t budget : {int64_t{1}, sh.b * sh.heads * sh.s * 5, kDefaultMaxScoreElements}) {
+      const at::Tensor out = causal_attention_chunked(in.q, in.k, in.v, scale, budget);
+      ASSERT_EQ(out.sizes(), expected.sizes());
+      const double err = test::relative_l2(out, expected);
+      EXPECT_LT(err, kAttentionF32RelTol) << "shape s=" << sh.s << " H=" << sh.heads << " budget=" << budget;
+    }
+  }
+}
+
+TEST(Attention, DispatchedPathMatchesFloat64Reference) {
+  // LibTorch >= 2.1: scaled_dot_product_attention (with V padding when d_v != d_qk); 1.13: the chunked path.
+  for (const Shape& sh : kShapes) {
+    const Inputs in = random_inputs(sh, 12);
+    const at::Tensor out = causal_attention(in.q, in.k, in.v, 0.25);
+    EXPECT_LT(test::relative_l2(out, test::ref_causal_attention(in.q, in.k, in.v, 0.25)), kAttentionF32RelTol)
+        << "torch " << TORCH_VERSION_MAJOR << "." << TORCH_VERSION_MINOR << " s=" << sh.s;
+  }
+}
+
+TEST(Attention, Bfloat16StaysCloseToReference) {
+  const Shape sh = kShapes[1];
+  const Inputs in = random_inputs(sh, 13, at::kBFloat16);
+  const at::Tensor expected = test::ref_causal_attention(in.q, in.k, in.v, 0.25);
+  const at::Tensor chunked = causal_attention_chunked(in.q, in.k, in.v, 0.25, 64);
+  EXPECT_EQ(chunked.scalar_type(), at::kBFloat16);
+  EXPECT_LT(test::relative_l2(chunked, expected), kAttentionBf16RelTol);
+  EXPECT_LT(test::relative_l2(causal_attention(in.q, in.k, in.v, 0.25), expected), kAttentionBf16RelTol);
+}
+
+TEST(Attention, FirstPositionSeesOnlyItself) {
+  // Exact property of causality: row 0 of the output is v[0] of its KV head.
+  const Inputs in = random_inputs(kShapes[1], 14);
+  const at::Tensor out = causal_attention_chunked(in.q, in.k, in.v, 0.5, 32);
+  const at::Tensor v0 = in.v.select(2, 0).repeat_interleave(4, 1);
+  EXPECT_TRUE(at::allclose(out.select(2, 0), v0, 1e-6, 1e-6));
+}
+
+TEST(Attention, ChunkedGradientsMatchFloat64Autograd) {
+  for (const Shape& sh : kShapes) {
+    const Inputs in = random_inputs(sh, 15);
+    at::manual_seed(16);
+    const at::Tensor grad_out = at::randn({sh.b, sh.heads, sh.s, sh.d_v});
+    auto leaf = [](const at::Tensor& t, c10::ScalarType dtype) { return t.to(dtype).detach().requires_grad_(true); };
+    at::Tensor q = leaf(in.q, at::kFloat), k = leaf(in.k, at::kFloat), v = leaf(in.v, at::kFloat);
+    (causal_attention_chunked(q, k, v, 0.3, sh.b * sh.heads * sh.s * 3) * grad_out).sum().backward();
+    at::Tensor q64 = leaf(in.q, at::kDouble), k64 = leaf(in.k, at::kDouble), v64 = leaf(in.v, at::kDouble);
+    (test::ref_causal_attention(q64, k64, v64, 0.3) * grad_out.to(at::kDouble)).sum().backward();
+    EXPECT_LT(test::relative_l2(q.grad(), q64.grad()), kGradF32RelTol) << "dq s=" << sh.s;
+    EXPECT_LT(test::relative_l2(k.grad(), k64.grad()), kGradF32RelTol) << "dk s=" << sh.s;
+    EXPECT_LT(test::relative_l2(v.grad(), v64.grad()), kGradF32RelTol) << "dv s=" << sh.s;
+  }
+}
+
+TEST(Attention, DispatchedPathIsDifferentiable) {
+  const Shape sh = kShapes[2];
+  const Inputs in = random_inputs(sh, 17);
+  at::Tensor q = in.q.clone().requires_grad_(true), k = in.k.clone().requires_grad_(true);
+  at::Tensor v = in.v.clone().requires_grad_(true);
+  causal_attention(q, k, v, 0.3).pow(2).sum().backward();
+  at::Tensor q64 = in.q.to(at::kDouble).requires_grad_(true), k64 = in.k.to(at::kDouble).requires_grad_(true);
+  at::Tensor v64 = in.v.to(at::kDouble).requires_grad_(true);
+  test::ref_causal_attention(q64, k64, v64, 0.3).pow(2).sum().backward();
+  EXPECT_LT(test::relative_l2(q.grad(), q64.grad()), kGradF32RelTol);
+  EXPECT_LT(test::relative_l2(k.grad(), k64.grad()), kGradF32RelTol);
+  EXPECT_LT(test::relative_l2(v.grad(), v64.grad()), kGradF32RelTol);
+}
+
+TEST(Attention, RejectsMismatchedShapes) {
+  const Inputs in = random_inputs(kShapes[1], 18);
+  EXPECT_THROW(causal_attention(in.q, in.k.narrow(1, 0, 1).repeat({1, 3, 1, 1}), in.v, 1.0), fq::Error);
+  EXPECT_THROW(causal_attention(in.q, in.k.narrow(3, 0, 8), in.v, 1.0), fq::Error);
+  EXPECT_THROW(causal_attention(in.q.flatten(0, 1), in.k, in.v, 1.0), fq::Error);
+}
+
+}  // namespace
+}  // namespace fq::model

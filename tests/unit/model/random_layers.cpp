@@ -1,0 +1,162 @@
+#include "tests/unit/model/random_layers.h"
+
+#include <cmath>
+
+#include <ATen/ATen.h>
+
+namespace fq::model::test {
+namespace {
+
+at::Tensor linear_weight(int64_t out, int64_t in, c10::ScalarType dtype) {
+  return (at::randn({out, in}, at::kDouble) / std::sqrt(static_cast<double>(in))).to(dtype);
+}
+
+at::Tensor norm_weight(int64_t n, c10::ScalarType dtype) { return (1 + 0.1 * at::randn({n}, at::kDouble)).to(dtype); }
+
+GatedMlpWeights mlp(int64_t hidden, int64_t inter, c10::ScalarType dtype) {
+  return {linear_weight(inter, hidden, dtype), linear_weight(inter, hidden, dtype), linear_weight(hidden, inter, dtype)};
+}
+
+at::Tensor cast(const at::Tensor& t, c10::ScalarType dtype) { return t.defined() ? t.to(dtype) : t; }
+
+GatedMlpWeights cast(const GatedMlpWeights& w, c10::ScalarType dtype) {
+  return {cast(w.gate, dtype), cast(w.up, dtype), cast(w.down, dtype)};
+}
+
+// The sizes both small configs share.
+io::ModelConfig small_config(io::ModelFamily family, const char* model_type) {
+  io::ModelConfig c;
+  c.family = family;
+  c.model_type = model_type;
+  c.hidden_size = 64;
+  c.intermediate_size = 96;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.vocab_size = 128;
+  c.max_position_embeddings = 256;
+  return c;
+}
+
+}  // namespace
+
+io::ModelConfig small_llama_config() {
+  io::ModelConfig c = small_config(io::ModelFamily::kLlama, "llama");
+  c.num_key_value_heads = 2;
+  c.head_dim = 16;
+  c.rms_norm_eps = 1e-5;
+  c.rope.type = io::RopeType::kLlama3;
+  c.rope.theta = 500000.0;
+  c.rope.factor = 8.0;
+  c.rope.low_freq_factor = 1.0;
+  c.rope.high_freq_factor = 4.0;
+  c.rope.original_max_position_embeddings = 64;
+  return c;
+}
+
+io::ModelConfig small_deepseek_config(bool q_lora) {
+  io::ModelConfig c = small_config(io::ModelFamily::kDeepseekV3, "deepseek_v3");
+  c.num_key_value_heads = 4;
+  c.rms_norm_eps = 1e-6;
+  c.rope.type = io::RopeType::kYarn;
+  c.rope.theta = 10000.0;
+  c.rope.factor = 4.0;
+  c.rope.original_max_position_embeddings = 64;
+  c.rope.mscale = 1.0;
+  c.rope.mscale_all_dim = 1.0;
+  c.q_lora_rank = q_lora ? 32 : 0;
+  c.kv_lora_rank = 16;
+  c.qk_nope_head_dim = 16;
+  c.qk_rope_head_dim = 8;
+  c.v_head_dim = 12;
+  c.moe_intermediate_size = 24;
+  c.n_routed_experts = 8;
+  c.n_shared_experts = 1;
+  c.num_experts_per_tok = 3;
+  c.n_group = 4;
+  c.topk_group = 2;
+  c.first_k_dense_replace = 1;
+  c.routed_scaling_factor = 2.5;
+  c.norm_topk_prob = true;
+  c.rope_interleave = true;
+  return c;
+}
+
+LlamaLayerWeights random_llama_layer(const io::ModelConfig& c, uint64_t seed, c10::ScalarType dtype) {
+  at::manual_seed(seed);
+  const int64_t h = c.hidden_size, q_out = c.num_attention_heads * c.head_dim;
+  const int64_t kv_out = c.num_key_value_heads * c.head_dim;
+  LlamaLayerWeights w;
+  w.input_norm = norm_weight(h, dtype);
+  w.q = linear_weight(q_out, h, dtype);
+  w.k = linear_weight(kv_out, h, dtype);
+  w.v = linear_weight(kv_out, h, dtype);
+  w.o = linear_weight(h, q_out, dtype);
+  w.post_attention_norm = norm_weight(h, dtype);
+  w.mlp = mlp(h, c.intermediate_size, dtype);
+  return w;
+}
+
+DeepseekLayerWeights random_deepseek_layer(const io::ModelConfig& c, bool moe, uint64_t seed, c10::ScalarType dtype) {
+  at::manual_seed(seed);
+  const int64_t h = c.hidden_size, heads = c.num_attention_heads;
+  DeepseekLayerWeights w;
+  w.input_norm = norm_weight(h, dtype);
+  w.post_attention_norm = norm_weight(h, dtype);
+  MlaWeights& m = w.attn;
+  if (c.q_lora_rank > 0) {
+    m.q_a = linear_weight(c.q_lora_rank, h, dtype);
+    m.q_a_norm = norm_weight(c.q_lora_rank, dtype);
+    m.q_b = linear_weight(heads * c.qk_head_dim(), c.q_lora_rank, dtype);
+  } else {
+    m.q = linear_weight(heads * c.qk_head_dim(), h, dtype);
+  }
+  m.kv_a = linear_weight(c.kv_lora_rank + c.qk_rope_head_dim, h, dtype);
+  m.kv_a_norm = norm_weight(c.kv_lora_rank, dtype);
+  m.kv_b = linear_weight(heads * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank, dtype);
+  m.o = linear_weight(h, heads * c.v_head_dim, dtype);
+  if (!moe) {
+    w.dense = mlp(h, c.intermediate_size, dtype);
+    return w;
+  }
+  const int64_t experts = c.n_routed_experts, inter = c.moe_intermediate_size;
+  MoeWeights e;
+  e.router = linear_weight(experts, h, at::kFloat);
+  e.score_bias = (0.1 * at::randn({experts}, at::kDouble)).to(at::kFloat);
+  e.gate = (at::randn({experts, inter, h}, at::kDouble) / std::sqrt(static_cast<double>(h))).to(dtype);
+  e.up = (at::randn({experts, inter, h}, at::kDouble) / std::sqrt(static_cast<double>(h))).to(dtype);
+  e.down = (at::randn({experts, h, inter}, at::kDouble) / std::sqrt(static_cast<double>(inter))).to(dtype);
+  e.shared = mlp(h, inter * c.n_shared_experts, dtype);
+  w.moe = std::move(e);
+  return w;
+}
+
+LlamaLayerWeights cast_layer(const LlamaLayerWeights& w, c10::ScalarType dtype) {
+  return {cast(w.input_norm, dtype), cast(w.q, dtype), cast(w.k, dtype), cast(w.v, dtype),
+          cast(w.o, dtype), cast(w.post_attention_norm, dtype), cast(w.mlp, dtype)};
+}
+
+DeepseekLayerWeights cast_layer(const DeepseekLayerWeights& w, c10::ScalarType dtype) {
+  DeepseekLayerWeights out;
+  out.input_norm = cast(w.input_norm, dtype);
+  out.post_attention_norm = cast(w.post_attention_norm, dtype);
+  const MlaWeights& m = w.attn;
+  out.attn = {cast(m.q_a, dtype),  cast(m.q_a_norm, dtype),  cast(m.q_b, dtype),  cast(m.q, dtype),
+              cast(m.kv_a, dtype), cast(m.kv_a_norm, dtype), cast(m.kv_b, dtype), cast(m.o, dtype)};
+  if (w.dense) out.dense = cast(*w.dense, dtype);
+  if (w.moe) {
+    MoeWeights e = *w.moe;
+    e.gate = cast(e.gate, dtype);
+    e.up = cast(e.up, dtype);
+    e.down = cast(e.down, dtype);
+    if (e.shared) e.shared = cast(*e.shared, dtype);
+    out.moe = std::move(e);
+  }
+  return out;
+}
+
+double relative_l2(const at::Tensor& a, const at::Tensor& b) {
+  at::Tensor a64 = a.to(at::kDouble), b64 = b.to(at::kDouble);
+  return (a64 - b64).norm().item<double>() / b64.norm().item<double>();
+}
+
+}  // namespace fq::model::test
