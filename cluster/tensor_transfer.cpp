@@ -4,7 +4,9 @@
 #include <mpi.h>
 
 #include <array>
+#include <chrono>
 #include <cstdint>
+#include <thread>
 #include <vector>
 
 #include "cluster/chunked_transfer.h"
@@ -23,6 +25,8 @@ constexpr int kHeaderLength = 6 + kMaxTransferDims;
 enum Field { kFieldMagic = 0, kFieldVersion, kFieldDtype, kFieldDims, kFieldTransport, kFieldChunk, kFieldSizes };
 enum Transport : std::int64_t { kTransportMpi = 0, kTransportNccl = 1 };
 using Header = std::array<std::int64_t, kHeaderLength>;
+// Adds at most this much latency to a hand-off that takes milliseconds to seconds.
+constexpr auto kHeaderPollInterval = std::chrono::microseconds(200);
 
 void check_peer(const MpiWorld& world, int peer, const char* what) {
   FQ_CHECK(peer >= 0 && peer < world.size() && peer != world.rank(), what, " on rank ", world.rank(), ": peer rank ",
@@ -60,8 +64,16 @@ void send_tensor(const MpiWorld& world, const at::Tensor& tensor, int dst, NcclC
 
 at::Tensor recv_tensor(const MpiWorld& world, int src, const c10::Device& device, NcclComm* nccl) {
   check_peer(world, src, "recv_tensor");
+  // The next rank of the chain may wait here for hours while its predecessor computes. MPI_Recv would
+  // spin a core all that time; polling with a short sleep leaves it to the rest of the node's work.
   Header header{};
-  MPI_CHECK(MPI_Recv(header.data(), kHeaderLength, MPI_INT64_T, src, kTagTensorHeader, world.comm(), MPI_STATUS_IGNORE));
+  MPI_Request request = MPI_REQUEST_NULL;
+  MPI_CHECK(MPI_Irecv(header.data(), kHeaderLength, MPI_INT64_T, src, kTagTensorHeader, world.comm(), &request));
+  for (int done = 0;;) {
+    MPI_CHECK(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
+    if (done) break;
+    std::this_thread::sleep_for(kHeaderPollInterval);
+  }
   FQ_CHECK(header[kFieldMagic] == kMagic && header[kFieldVersion] == kVersion, "recv_tensor on rank ", world.rank(),
            ": the message from rank ", src, " is not a tensor header of this flatquant version");
   const std::int64_t dims = header[kFieldDims];

@@ -132,7 +132,9 @@ TEST(RunLockCollective, RootHoldsTheLockAndRefusalReachesEveryRank) {
     barrier(world());
   }
   barrier(world());
-  if (world().is_root()) EXPECT_FALSE(std::filesystem::exists(dir + "/.flatquant.lock"));
+  if (world().is_root()) {
+    EXPECT_FALSE(std::filesystem::exists(dir + "/.flatquant.lock"));
+  }
 }
 
 }  // namespace
