@@ -3,10 +3,12 @@
 
 namespace fq::cli {
 
+int cmd_calibrate(const std::vector<std::string>& args);
 int cmd_decompose(const std::vector<std::string>& args);
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
+      {"calibrate", "calibrate FlatQuant transforms layer by layer (the main job; resumable, multi-rank)", cmd_calibrate},
       {"decompose", "print the Kronecker factor sizes FlatQuant uses for linear input sizes", cmd_decompose},
   };
   return table;

@@ -34,8 +34,8 @@ at::Tensor run_decoder_layers(const io::Checkpoint& checkpoint, const at::Tensor
   const RopeTables rope = RotaryEmbedding::for_model(config).tables(h.size(1), options.dtype, options.device);
   LayerHooks full_precision;
   for (int64_t layer = 0; layer < config.num_hidden_layers; ++layer) {
-    const LayerWeights weights = load_layer(checkpoint, layer, options.dtype, options.device);
-    LayerHooks& layer_hooks = hooks ? hooks(layer) : full_precision;
+    LayerWeights weights = load_layer(checkpoint, layer, options.dtype, options.device);
+    LayerHooks& layer_hooks = hooks ? hooks(layer, weights) : full_precision;
     for (int64_t i = 0; i < n; i += options.micro_batch) {
       const int64_t m = std::min(options.micro_batch, n - i);
       h.narrow(0, i, m).copy_(layer_forward(config, weights, h.narrow(0, i, m), rope, layer_hooks));

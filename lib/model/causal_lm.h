@@ -11,6 +11,7 @@
 
 #include "lib/io/checkpoint.h"
 #include "lib/model/layer_hooks.h"
+#include "lib/model/layer_weights.h"
 
 namespace fq::model {
 
@@ -20,8 +21,9 @@ struct ModelOptions {
   int64_t micro_batch = 8;  // sequences per layer call (bounds activation memory)
 };
 
-// The hooks of layer `layer` during a walk; an empty function means the full-precision model.
-using HooksForLayer = std::function<LayerHooks&(int64_t layer)>;
+// The hooks of layer `layer` during a walk, given the layer's freshly loaded weights (which the hooks may
+// rewrite in place, e.g. fold and quantize them); an empty function means the full-precision model.
+using HooksForLayer = std::function<LayerHooks&(int64_t layer, LayerWeights& weights)>;
 
 // input_ids: [n, s] int64 token windows, each its own sequence (positions 0..s-1). Returns [n, s, hidden].
 at::Tensor embed_tokens(const io::Checkpoint& checkpoint, const at::Tensor& input_ids, const ModelOptions& options);

@@ -1,6 +1,6 @@
-// DeepSeek V3's routed experts, computed grouped: token-slots are sorted by expert once, each expert with
-// tokens runs one GEMM on its contiguous rows (through the hooks, with the stacked [E, out, in] weights),
-// and the weighted outputs are scatter-added back to their tokens.
+// DeepSeek V3's routed experts, computed grouped: token-slots are sorted by expert once, each projection
+// runs as one grouped call over the contiguous rows of every expert (LayerHooks::expert_linear, with the
+// stacked [E, out, in] weights), and the outputs return to (token, choice) order for the weighted sum.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +16,7 @@ namespace fq::model {
 
 // The token-slots (token, choice) of a routing, sorted by expert; within an expert in token order.
 struct ExpertDispatch {
+  at::Tensor slot_order;   // [tokens * top_k] int64: the (token * top_k + choice) index of each sorted slot
   at::Tensor slot_token;   // [tokens * top_k] int64: the token of each sorted slot
   at::Tensor slot_weight;  // [tokens * top_k] float32: its routing weight
   at::Tensor offsets;      // [E + 1] int64 on the CPU: expert e owns sorted rows offsets[e] .. offsets[e + 1]
@@ -25,9 +26,9 @@ struct ExpertDispatch {
 ExpertDispatch dispatch_by_expert(const Routing& routing, int64_t experts);
 
 // x: [tokens, hidden], the MoE input already through group_input(kMoeIn). Returns
-// sum_k weight_k * expert_k(x) as [tokens, hidden] in x's dtype (accumulated in float32, each token's
-// contributions added in ascending expert order). Hooks: expert_weights for gate/up/down, expert_input on
-// the sorted rows of each site, expert_down_group_input before expert_input(kDown).
+// sum_k weight_k * expert_k(x) as [tokens, hidden] in x's dtype (accumulated in float32 over each token's
+// choices, deterministically). Hooks: expert_linear for gate, up and down on the sorted rows,
+// expert_down_group_input on silu(gate) * up before the down projection.
 at::Tensor routed_experts(const at::Tensor& x, const Routing& routing, const MoeWeights& weights, LayerHooks& hooks);
 
 }  // namespace fq::model

@@ -41,4 +41,8 @@ c10::ScalarType activation_dtype(const RunConfig& c) {
   return parse_float_dtype(c.flatquant.activation_dtype, "config key 'flatquant.activation_dtype'");
 }
 
+c10::ScalarType target_dtype(const RunConfig& c) {
+  return parse_float_dtype(c.flatquant.target_dtype, "config key 'flatquant.target_dtype'");
+}
+
 }  // namespace fq::pipelines

@@ -13,5 +13,6 @@ flat::FlatOptions flat_options(const RunConfig& config);
 flat::FrozenQuantOptions frozen_options(const QuantConfig& quant);
 c10::ScalarType compute_dtype(const RunConfig& config);
 c10::ScalarType activation_dtype(const RunConfig& config);
+c10::ScalarType target_dtype(const RunConfig& config);
 
 }  // namespace fq::pipelines

@@ -48,6 +48,8 @@ void bind_flatquant(ConfigSchema& s, FlatQuantConfig& f) {
   s.add("flatquant.compute_dtype", &f.compute_dtype, "training math dtype", {"bfloat16", "float16", "float32"});
   s.add("flatquant.activation_dtype", &f.activation_dtype, "stored activation dtype",
         {"bfloat16", "float16", "float32"});
+  s.add("flatquant.target_dtype", &f.target_dtype, "full-precision forward dtype of the capture",
+        {"bfloat16", "float16", "float32"});
   s.add("flatquant.seed", &f.seed, "seed of the transform initialisation", 0, kMaxInt);
   s.add("flatquant.skip_layers", &f.skip_layers, "layer indices left with identity transforms");
   s.add("flatquant.skip_last", &f.skip_last, "skip the last N layers (the reference's --v3_not_last = 2)", 0, kMaxInt);

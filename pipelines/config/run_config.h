@@ -51,6 +51,9 @@ struct FlatQuantConfig {
   bool warmup = false;
   std::string compute_dtype = "bfloat16";     // training math (the reference's autocast dtype)
   std::string activation_dtype = "bfloat16";  // storage of captured activations
+  // Full-precision forward of the capture (the next layer's inputs and the calibration targets); the
+  // reference runs LLaMA layers in float32 and DeepSeek layers in bfloat16.
+  std::string target_dtype = "float32";
   int64_t seed = 0;
   std::vector<int64_t> skip_layers;  // calibrated with identity transforms
   int64_t skip_last = 0;             // skip the last N layers (the reference's --v3_not_last is 2)

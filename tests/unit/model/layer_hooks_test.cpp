@@ -2,6 +2,7 @@
 // with the documented shapes, and what a hook returns is what the next step consumes.
 #include "lib/model/layer_hooks.h"
 
+#include <numeric>
 #include <set>
 #include <sstream>
 #include <string>
@@ -73,7 +74,7 @@ std::string shape(const at::Tensor& t) {
 class RecordingHooks : public LayerHooks {
  public:
   std::vector<std::string> events;
-  std::vector<at::Tensor> offsets_seen;
+  std::vector<std::vector<int64_t>> counts_seen;
 
   at::Tensor group_input(LinearGroup g, const at::Tensor& x) override {
     events.push_back(std::string("group ") + name(g) + " " + shape(x));
@@ -94,18 +95,15 @@ class RecordingHooks : public LayerHooks {
     events.push_back("attention_output " + shape(attn));
     return LayerHooks::attention_output(attn);
   }
-  at::Tensor expert_weights(ExpertSite s, const at::Tensor& w) override {
-    events.push_back(std::string("expert_weights ") + name(s) + " " + shape(w));
-    return w;
+  at::Tensor expert_linear(ExpertSite s, const at::Tensor& x, const std::vector<int64_t>& counts,
+                           const at::Tensor& w) override {
+    events.push_back(std::string("expert_linear ") + name(s) + " " + shape(x) + " w=" + shape(w));
+    counts_seen.push_back(counts);
+    return LayerHooks::expert_linear(s, x, counts, w);
   }
-  at::Tensor expert_input(ExpertSite s, const at::Tensor& x, const at::Tensor& offsets) override {
-    events.push_back(std::string("expert_input ") + name(s) + " " + shape(x));
-    offsets_seen.push_back(offsets);
-    return x;
-  }
-  at::Tensor expert_down_group_input(const at::Tensor& a, const at::Tensor& offsets) override {
+  at::Tensor expert_down_group_input(const at::Tensor& a, const std::vector<int64_t>& counts) override {
     events.push_back("expert_down_group_input " + shape(a));
-    offsets_seen.push_back(offsets);
+    counts_seen.push_back(counts);
     return a;
   }
 };
@@ -121,9 +119,17 @@ class IdentityHooks : public LayerHooks {
   }
   at::Tensor value_cache(const at::Tensor& v) override { return v.clone(); }
   at::Tensor attention_output(const at::Tensor& a) override { return a.reshape({a.size(0), a.size(1), -1}); }
-  at::Tensor expert_weights(ExpertSite, const at::Tensor& w) override { return w.clone(); }
-  at::Tensor expert_input(ExpertSite, const at::Tensor& x, const at::Tensor&) override { return x.clone(); }
-  at::Tensor expert_down_group_input(const at::Tensor& a, const at::Tensor&) override { return a.clone(); }
+  at::Tensor expert_linear(ExpertSite, const at::Tensor& x, const std::vector<int64_t>& counts,
+                           const at::Tensor& w) override {
+    // One matmul per expert written out here rather than through grouped_linear.
+    std::vector<at::Tensor> out;
+    int64_t begin = 0;
+    for (size_t e = 0; e < counts.size(); begin += counts[e], ++e) {
+      if (counts[e] > 0) out.push_back(at::matmul(x.narrow(0, begin, counts[e]), w[e].t()));
+    }
+    return at::cat(out);
+  }
+  at::Tensor expert_down_group_input(const at::Tensor& a, const std::vector<int64_t>&) override { return a.clone(); }
 };
 
 // Scales what one hook point hands on by 2 and compensates by 1/2 at exactly the consumers the contract
@@ -149,8 +155,11 @@ class CompensatedHooks : public LayerHooks {
     at::Tensor flat = LayerHooks::attention_output(a);
     return point_ == Point::kValueCache ? flat / 2 : flat;
   }
-  at::Tensor expert_weights(ExpertSite s, const at::Tensor& w) override { return experts_.count(s) ? w / 2 : w; }
-  at::Tensor expert_down_group_input(const at::Tensor& a, const at::Tensor&) override {
+  at::Tensor expert_linear(ExpertSite s, const at::Tensor& x, const std::vector<int64_t>& counts,
+                           const at::Tensor& w) override {
+    return LayerHooks::expert_linear(s, x, counts, experts_.count(s) ? w / 2 : w);
+  }
+  at::Tensor expert_down_group_input(const at::Tensor& a, const std::vector<int64_t>&) override {
     return point_ == Point::kRoutedDown ? a * 2 : a;
   }
 
@@ -227,26 +236,20 @@ TEST(LayerHooks, DeepseekMoeCallsEveryHookAtItsSite) {
       "group OIn [2, 6, 48]",
       "linear O [2, 6, 48] w=[64, 48]",
       "group MoeIn [2, 6, 64]",
-      "expert_weights gate [8, 24, 64]",
-      "expert_weights up [8, 24, 64]",
-      "expert_weights down [8, 64, 24]",
-      "expert_input gate [36, 64]",
-      "expert_input up [36, 64]",
+      "expert_linear gate [36, 64] w=[8, 24, 64]",
+      "expert_linear up [36, 64] w=[8, 24, 64]",
       "expert_down_group_input [36, 24]",
-      "expert_input down [36, 24]",
+      "expert_linear down [36, 24] w=[8, 64, 24]",
       "linear SharedGate [2, 6, 64] w=[24, 64]",
       "linear SharedUp [2, 6, 64] w=[24, 64]",
       "group SharedDownIn [2, 6, 24]",
       "linear SharedDown [2, 6, 24] w=[64, 24]",
   };
   EXPECT_EQ(hooks.events, expected);
-  ASSERT_EQ(hooks.offsets_seen.size(), 4u);
-  for (const at::Tensor& offsets : hooks.offsets_seen) {
-    EXPECT_EQ(offsets.device(), at::Device(at::kCPU));
-    EXPECT_EQ(offsets.scalar_type(), at::kLong);
-    ASSERT_EQ(offsets.numel(), 9);
-    EXPECT_EQ(offsets[0].item<int64_t>(), 0);
-    EXPECT_EQ(offsets[8].item<int64_t>(), 36);
+  ASSERT_EQ(hooks.counts_seen.size(), 4u);
+  for (const std::vector<int64_t>& counts : hooks.counts_seen) {
+    ASSERT_EQ(counts.size(), 8u);
+    EXPECT_EQ(std::accumulate(counts.begin(), counts.end(), int64_t{0}), 36);
   }
 }
 

@@ -10,6 +10,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
+#include "lib/core/json.h"
 #include "lib/flat/flat_layer.h"
 #include "lib/flat/flat_options.h"
 #include "lib/io/model_config.h"
@@ -29,6 +30,9 @@ struct LayerCalibrationSettings {
   c10::ScalarType compute_dtype = c10::kBFloat16;
   c10::Device device = c10::kCPU;
   int64_t num_layers = 0;  // for progress lines
+  std::function<bool()> should_stop;  // polled before every step; true abandons the layer
+  // After every epoch: {"layer", "epoch", "epochs", "loss", "elapsed"} for the progress board.
+  std::function<void(const Json&)> on_epoch;
 };
 
 struct LayerCalibrationResult {

@@ -1,4 +1,4 @@
-#include "pipelines/calibrate/layer_calibration.h"
+#include "pipelines/stages/layer_calibration.h"
 
 #include <ATen/ATen.h>
 
@@ -89,7 +89,7 @@ LayerCalibrationResult calibrate_layer(const io::ModelConfig& config, int64_t la
     for (int64_t epoch = 0; epoch < s.epochs; ++epoch) {
       double epoch_loss = 0;
       for (int64_t j = 0; j < steps_per_epoch; ++j) {
-        if (stop_requested()) throw CalibrationStopped{};
+        if (s.should_stop ? s.should_stop() : stop_requested()) throw CalibrationStopped{};
         flat.refresh();
         at::Tensor out = model::layer_forward(config, weights, batch_of(inputs, j * s.batch_size, s.batch_size, s),
                                               rope, flat);
@@ -105,6 +105,10 @@ LayerCalibrationResult calibrate_layer(const io::ModelConfig& config, int64_t la
                  {"loss", epoch_loss / steps_per_epoch}, {"lr", optimizer.current_lr()},
                  {"elapsed", log::format_duration(clock.seconds())},
                  {"eta_layer", log::format_duration(clock.seconds() * (1 - done) / done)}});
+      if (s.on_epoch) {
+        s.on_epoch(Json{{"layer", layer}, {"epoch", epoch + 1}, {"epochs", s.epochs},
+                        {"loss", epoch_loss / steps_per_epoch}, {"elapsed", clock.seconds()}});
+      }
     }
   }
   result.mse_after = evaluate_mse(config, weights, flat, inputs, targets, rope, s);

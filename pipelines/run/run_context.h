@@ -1,0 +1,43 @@
+// Everything a stage of a calibration run needs, set up once per process by the calibrate command:
+// the config, the run directory, the checkpoint, the run's identity, this rank and its device, the plan.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include <c10/core/Device.h>
+
+#include "cluster/mpi_world.h"
+#include "cluster/nccl_comm.h"
+#include "cluster/shard_plan.h"
+#include "lib/core/json.h"
+#include "lib/io/checkpoint.h"
+#include "lib/store/attribute_value.h"
+#include "pipelines/config/run_config.h"
+#include "pipelines/run/run_layout.h"
+#include "pipelines/run/run_manifest.h"
+
+namespace fq::pipelines {
+
+struct RunContext {
+  RunConfig config;
+  RunLayout layout;
+  io::Checkpoint checkpoint;
+  RunIdentity identity;
+  const cluster::MpiWorld* world = nullptr;
+  cluster::NcclComm* nccl = nullptr;
+  c10::Device device = c10::kCPU;
+  cluster::ShardPlan plan;
+  // Polled between steps: this rank's stop flag, or a peer's stop (cluster/peer_stop.h).
+  std::function<bool()> should_stop;
+  // Called after every epoch with a one-line state of this rank (progress board).
+  std::function<void(const Json&)> on_progress;
+
+  int64_t num_layers() const { return identity.num_layers; }
+  // Attributes every HDF5 file of the run carries; readers require them (foreign files are refused).
+  store::Attributes file_attributes() const {
+    return {{"model_fingerprint", identity.model_fingerprint}, {"config_hash", identity.config_hash}};
+  }
+};
+
+}  // namespace fq::pipelines
