@@ -1,30 +1,19 @@
 #include "cluster/mpi_world.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <climits>
 #include <cstdlib>
 #include <exception>
 #include <utility>
 
+#include "cluster/host_name.h"
 #include "cluster/mpi_check.h"
 #include "lib/core/error.h"
 #include "lib/core/exit_codes.h"
 #include "lib/core/log.h"
 
 namespace fq::cluster {
-namespace {
 
-std::string this_hostname() {
-  char name[HOST_NAME_MAX + 1] = {0};
-  if (::gethostname(name, sizeof name - 1) != 0) return "unknown-host";
-  return name;
-}
-
-}  // namespace
-
-MpiWorld::MpiWorld(int* argc, char*** argv) : hostname_(this_hostname()) {
+MpiWorld::MpiWorld(int* argc, char*** argv) : hostname_(host_name()) {
   int initialized = 0, finalized = 0;
   MPI_CHECK(MPI_Initialized(&initialized));
   MPI_CHECK(MPI_Finalized(&finalized));

@@ -141,10 +141,14 @@ void NcclComm::wait(const char* what) {
   }
 }
 
+void NcclComm::check_usable(const at::Tensor& tensor, const char* what) const {
+  FQ_CHECK(comm_ != nullptr, "NCCL ", what, " on rank ", rank_, ": the communicator was aborted or moved from");
+  FQ_CHECK(tensor.is_cuda() && tensor.get_device() == device_index_ && tensor.is_contiguous(), "NCCL ", what,
+           " on rank ", rank_, " needs a contiguous tensor on cuda:", device_index_, ", got ", tensor.device());
+}
+
 void NcclComm::send(const at::Tensor& tensor, int peer) {
-  FQ_CHECK(comm_ != nullptr, "NCCL send on rank ", rank_, ": the communicator was aborted or moved from");
-  FQ_CHECK(tensor.is_cuda() && tensor.get_device() == device_index_ && tensor.is_contiguous(),
-           "NCCL send on rank ", rank_, " needs a contiguous tensor on cuda:", device_index_, ", got ", tensor.device());
+  check_usable(tensor, "send");
   c10::cuda::CUDAGuard guard(device_index_);
   NCCL_OP_CHECK(ncclGroupStart());
   NCCL_OP_CHECK(ncclSend(tensor.data_ptr(), tensor.nbytes(), ncclUint8, peer, comm_, stream()));
@@ -153,9 +157,7 @@ void NcclComm::send(const at::Tensor& tensor, int peer) {
 }
 
 void NcclComm::recv(at::Tensor& tensor, int peer) {
-  FQ_CHECK(comm_ != nullptr, "NCCL recv on rank ", rank_, ": the communicator was aborted or moved from");
-  FQ_CHECK(tensor.is_cuda() && tensor.get_device() == device_index_ && tensor.is_contiguous(),
-           "NCCL recv on rank ", rank_, " needs a contiguous tensor on cuda:", device_index_, ", got ", tensor.device());
+  check_usable(tensor, "recv");
   c10::cuda::CUDAGuard guard(device_index_);
   NCCL_OP_CHECK(ncclGroupStart());
   NCCL_OP_CHECK(ncclRecv(tensor.data_ptr(), tensor.nbytes(), ncclUint8, peer, comm_, stream()));
@@ -164,10 +166,7 @@ void NcclComm::recv(at::Tensor& tensor, int peer) {
 }
 
 void NcclComm::allreduce_sum_(at::Tensor& tensor) {
-  FQ_CHECK(comm_ != nullptr, "NCCL all-reduce on rank ", rank_, ": the communicator was aborted or moved from");
-  FQ_CHECK(tensor.is_cuda() && tensor.get_device() == device_index_ && tensor.is_contiguous(),
-           "NCCL all-reduce on rank ", rank_, " needs a contiguous tensor on cuda:", device_index_, ", got ",
-           tensor.device());
+  check_usable(tensor, "all-reduce");
   c10::cuda::CUDAGuard guard(device_index_);
   const ncclDataType_t type = nccl_type(tensor.scalar_type());
   NCCL_OP_CHECK(ncclAllReduce(tensor.data_ptr(), tensor.data_ptr(), static_cast<size_t>(tensor.numel()), type, ncclSum,

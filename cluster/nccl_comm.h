@@ -65,6 +65,7 @@ class NcclComm {
 
  private:
   cudaStream_t stream() const;
+  void check_usable(const at::Tensor& tensor, const char* what) const;
   void check(ncclResult_t result, const char* call, const char* file, int line);
   void wait(const char* what);
   [[noreturn]] void abort_and_throw(const std::string& message);

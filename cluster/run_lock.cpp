@@ -6,8 +6,6 @@
 
 #include <cerrno>
 #include <chrono>
-#include <climits>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -16,6 +14,7 @@
 #include <utility>
 
 #include "cluster/collectives.h"
+#include "cluster/host_name.h"
 #include "cluster/mpi_world.h"
 #include "lib/core/atomic_file.h"
 #include "lib/core/error.h"
@@ -100,8 +99,7 @@ std::optional<LockHolder> read_holder(const std::string& path, const std::string
 
 LockHolder LockHolder::current() {
   LockHolder h;
-  char name[HOST_NAME_MAX + 1] = {0};
-  h.host = ::gethostname(name, sizeof name - 1) == 0 ? name : "unknown-host";
+  h.host = host_name();
   h.pid = static_cast<long>(::getpid());
   const char* job = std::getenv("SLURM_JOB_ID");
   h.slurm_job_id = job ? job : "";
