@@ -1,0 +1,106 @@
+// `flatquant eval`: perplexity (and MMLU / C-Eval) of a model in full precision, with round-to-nearest
+// W4A4, or with its calibrated FlatQuant transforms.
+#include <iostream>
+
+
+#include "apps/flatquant/cli.h"
+#include "lib/core/atomic_file.h"
+#include "lib/core/error.h"
+#include "lib/core/exit_codes.h"
+#include "lib/core/json.h"
+#include "lib/core/log.h"
+#include "lib/io/checkpoint.h"
+#include "lib/tensor/dtype.h"
+#include "pipelines/config/run_config.h"
+#include "pipelines/evaluate/eval_model.h"
+#include "pipelines/evaluate/perplexity_task.h"
+
+namespace fq::cli {
+namespace {
+
+std::string option_or(const po::variables_map& vm, const char* key, const std::string& fallback) {
+  const std::string v = vm[key].as<std::string>();
+  return v.empty() ? fallback : v;
+}
+
+int run(const po::variables_map& vm) {
+  // --run DIR fills in the model, the artifact and the evaluation text of a calibration run.
+  pipelines::RunConfig run_config;
+  std::string transforms;
+  if (const std::string run_dir = vm["run"].as<std::string>(); !run_dir.empty()) {
+    run_config = pipelines::load_run_config(run_dir + "/config.yaml", {});
+    transforms = run_dir + "/transforms.h5";
+  }
+  const std::string model_dir = option_or(vm, "model", run_config.model);
+  FQ_CHECK(!model_dir.empty(), "no model: pass --model DIR or --run DIR");
+  transforms = option_or(vm, "transforms", transforms);
+  const std::string method_name = option_or(vm, "method", transforms.empty() ? "fp" : "flatquant");
+  const pipelines::EvalMethod method = pipelines::parse_eval_method(method_name, "--method");
+
+  pipelines::QuantConfig rtn;
+  rtn.w_bits = vm["w-bits"].as<int64_t>();
+  rtn.a_bits = vm["a-bits"].as<int64_t>();
+  rtn.w_asym = vm["w-asym"].as<bool>();
+  rtn.a_asym = vm["a-asym"].as<bool>();
+  rtn.k_bits = rtn.v_bits = vm["kv-bits"].as<int64_t>();
+
+  const std::string device_name = vm["device"].as<std::string>();
+  const bool cuda = device_name == "cuda" || (device_name == "auto" && at::hasCUDA());
+  model::ModelOptions options;
+  options.device = cuda ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
+  options.dtype = parse_float_dtype(option_or(vm, "dtype", cuda ? "bfloat16" : "float32"), "--dtype");
+  options.micro_batch = vm["batch"].as<int64_t>();
+
+  io::Checkpoint checkpoint(model_dir);
+  pipelines::EvalModel model(checkpoint, method, transforms, rtn);
+  Json report = model.describe();
+  report["dtype"] = dtype_name(options.dtype);
+  report["device"] = options.device.str();
+  const std::string task = vm["task"].as<std::string>();
+  FQ_CHECK(task == "ppl", "--task ", task, " is not available in this build (ppl)");
+  pipelines::PerplexityTask ppl{option_or(vm, "text", run_config.eval.text),
+                                vm["seqlen"].defaulted() && !vm["run"].as<std::string>().empty()
+                                    ? run_config.eval.seqlen
+                                    : vm["seqlen"].as<int64_t>()};
+  FQ_CHECK(!ppl.text_path.empty(), "--task ppl needs --text FILE (or eval.text in the run's config)");
+  report["result"] = pipelines::run_perplexity(checkpoint, model, ppl, options);
+  std::cout << "perplexity " << report["result"]["perplexity"].get<double>() << " (" << method_name << ", "
+            << report["result"]["windows"].get<int64_t>() << " windows of " << ppl.seqlen << " tokens)\n";
+  if (const std::string path = vm["report"].as<std::string>(); !path.empty()) {
+    Json out = report;
+    out["perplexity"] = report["result"]["perplexity"];
+    write_json_file_atomic(path, out);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int cmd_eval(const std::vector<std::string>& args) {
+  po::options_description options("eval options");
+  options.add_options()
+      ("run", po::value<std::string>()->default_value(""), "calibration run directory (model, transforms.h5, eval.text)")
+      ("model", po::value<std::string>()->default_value(""), "Hugging Face checkpoint directory")
+      ("transforms", po::value<std::string>()->default_value(""), "transforms.h5 of a calibration run")
+      ("method", po::value<std::string>()->default_value(""), "fp | rtn | flatquant (default: flatquant with transforms, else fp)")
+      ("task", po::value<std::string>()->default_value("ppl"), "ppl")
+      ("text", po::value<std::string>()->default_value(""), "perplexity corpus (plain text)")
+      ("seqlen", po::value<int64_t>()->default_value(2048), "perplexity window (tokens)")
+      ("batch", po::value<int64_t>()->default_value(4), "windows per forward micro-batch")
+      ("device", po::value<std::string>()->default_value("auto"), "auto | cpu | cuda")
+      ("dtype", po::value<std::string>()->default_value(""), "compute dtype (default bfloat16 on CUDA, float32 on CPU)")
+      ("w-bits", po::value<int64_t>()->default_value(4), "rtn: weight bits")
+      ("a-bits", po::value<int64_t>()->default_value(4), "rtn: activation bits")
+      ("w-asym", po::value<bool>()->default_value(false), "rtn: asymmetric weights")
+      ("a-asym", po::value<bool>()->default_value(false), "rtn: asymmetric activations")
+      ("kv-bits", po::value<int64_t>()->default_value(16), "rtn: K/V cache bits (16 = off)")
+      ("report", po::value<std::string>()->default_value(""), "write the results as JSON here");
+  po::variables_map vm;
+  int code = 0;
+  if (!parse("eval", "[--run DIR | --model DIR [--transforms FILE]] --task ppl --text FILE", options, args, &vm, &code)) {
+    return code;
+  }
+  return run_guarded("eval", run, vm);
+}
+
+}  // namespace fq::cli
