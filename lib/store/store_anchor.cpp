@@ -1,4 +1,0 @@
-// Placeholder translation unit so that the library exists before its first source lands.
-namespace fq::store {
-int anchor() { return 0; }
-}  // namespace fq::store
