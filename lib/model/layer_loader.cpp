@@ -12,10 +12,10 @@ namespace {
 
 at::Tensor load_shaped(const io::Checkpoint& checkpoint, const std::string& name, const std::vector<int64_t>& shape,
                        c10::ScalarType dtype, c10::Device device) {
-  at::Tensor tensor = checkpoint.load(name, dtype, device);
-  FQ_CHECK(tensor.sizes() == at::IntArrayRef(shape), "checkpoint ", checkpoint.dir(), ": tensor ", name,
-           " has shape ", tensor.sizes(), ", config.json implies ", at::IntArrayRef(shape));
-  return tensor;
+  const std::vector<int64_t>& stored = checkpoint.info(name).shape;  // checked before any data is read
+  FQ_CHECK(stored == shape, "checkpoint ", checkpoint.dir(), ": tensor ", name, " has shape ", at::IntArrayRef(stored),
+           ", config.json implies ", at::IntArrayRef(shape));
+  return checkpoint.load(name, dtype, device);
 }
 
 // The experts' `proj` weights stacked as [E, out, in] (module paths: `prefix`{e}.`proj`.weight).
