@@ -30,11 +30,11 @@ at::Tensor llama3_frequencies(const io::RopeConfig& rope, const at::Tensor& inv_
   at::Tensor wavelen = at::reciprocal(inv_freq) * (2 * kPi);
   // Long wavelengths are interpolated by `factor`, short ones kept, the band between blended.
   at::Tensor scaled = at::where(wavelen > low_freq_wavelen, inv_freq / rope.factor, inv_freq);
-  at::Tensor smooth = (at::reciprocal(wavelen) * old_context - rope.low_freq_factor) /
-                      (rope.high_freq_factor - rope.low_freq_factor);
+  at::Tensor smooth =
+      (at::reciprocal(wavelen) * old_context - rope.low_freq_factor) / (rope.high_freq_factor - rope.low_freq_factor);
   at::Tensor smoothed = (1 - smooth) * scaled / rope.factor + smooth * scaled;
-  at::Tensor is_medium = at::logical_not(wavelen < high_freq_wavelen).logical_and(
-      at::logical_not(wavelen > low_freq_wavelen));
+  at::Tensor is_medium =
+      at::logical_not(wavelen < high_freq_wavelen).logical_and(at::logical_not(wavelen > low_freq_wavelen));
   return at::where(is_medium, smoothed, scaled);
 }
 

@@ -78,7 +78,8 @@ SyntheticModel write_model(const std::string& name, const std::string& config_js
   for (int64_t i = 0; i < 2; ++i) {
     const std::string p = "model.layers." + std::to_string(i) + ".";
     if (!deepseek) {
-      const LlamaLayerWeights w = test::cast_layer(test::random_llama_layer(m.config, 80 + i, at::kBFloat16), at::kFloat);
+      const LlamaLayerWeights w =
+          test::cast_layer(test::random_llama_layer(m.config, 80 + i, at::kBFloat16), at::kFloat);
       add(tensors, p + "input_layernorm.weight", w.input_norm.to(at::kBFloat16));
       add(tensors, p + "self_attn.q_proj.weight", w.q.to(at::kBFloat16));
       add(tensors, p + "self_attn.k_proj.weight", w.k.to(at::kBFloat16));
@@ -89,8 +90,8 @@ SyntheticModel write_model(const std::string& name, const std::string& config_js
       m.layers.push_back(w);
       continue;
     }
-    DeepseekLayerWeights w = test::cast_layer(test::random_deepseek_layer(m.config, i == 1, 90 + i, at::kBFloat16),
-                                              at::kFloat);
+    DeepseekLayerWeights w =
+        test::cast_layer(test::random_deepseek_layer(m.config, i == 1, 90 + i, at::kBFloat16), at::kFloat);
     const DeepseekLayerWeights b = test::cast_layer(w, at::kBFloat16);
     add(tensors, p + "input_layernorm.weight", b.input_norm);
     add(tensors, p + "post_attention_layernorm.weight", b.post_attention_norm);
@@ -108,8 +109,7 @@ SyntheticModel write_model(const std::string& name, const std::string& config_js
       add(tensors, p + "mlp.gate.weight", b.moe->router);  // float32 on disk, as some releases store it
       add(tensors, p + "mlp.gate.e_score_correction_bias", b.moe->score_bias);
       for (int64_t e = 0; e < 8; ++e) {
-        add_mlp(tensors, p + "mlp.experts." + std::to_string(e) + ".",
-                {b.moe->gate[e], b.moe->up[e], b.moe->down[e]});
+        add_mlp(tensors, p + "mlp.experts." + std::to_string(e) + ".", {b.moe->gate[e], b.moe->up[e], b.moe->down[e]});
       }
       add_mlp(tensors, p + "mlp.shared_experts.", *b.moe->shared);
     }
@@ -121,7 +121,8 @@ SyntheticModel write_model(const std::string& name, const std::string& config_js
 }
 
 bool same_tensor(const at::Tensor& loaded, const at::Tensor& expected) {
-  return loaded.defined() == expected.defined() && (!loaded.defined() || at::equal(loaded, expected.to(loaded.scalar_type())));
+  return loaded.defined() == expected.defined() &&
+         (!loaded.defined() || at::equal(loaded, expected.to(loaded.scalar_type())));
 }
 
 TEST(LayerLoader, LoadsLlamaLayersAndHead) {
@@ -129,9 +130,15 @@ TEST(LayerLoader, LoadsLlamaLayersAndHead) {
   const io::Checkpoint ckpt(m.dir);
   const LlamaLayerWeights w = load_llama_layer(ckpt, 1, at::kFloat, at::kCPU);
   const LlamaLayerWeights& e = std::get<LlamaLayerWeights>(m.layers[1]);
-  for (auto [loaded, expected] : {std::pair{w.input_norm, e.input_norm}, {w.q, e.q}, {w.k, e.k}, {w.v, e.v},
-                                  {w.o, e.o}, {w.post_attention_norm, e.post_attention_norm}, {w.mlp.gate, e.mlp.gate},
-                                  {w.mlp.up, e.mlp.up}, {w.mlp.down, e.mlp.down}}) {
+  for (auto [loaded, expected] : {std::pair{w.input_norm, e.input_norm},
+                                  {w.q, e.q},
+                                  {w.k, e.k},
+                                  {w.v, e.v},
+                                  {w.o, e.o},
+                                  {w.post_attention_norm, e.post_attention_norm},
+                                  {w.mlp.gate, e.mlp.gate},
+                                  {w.mlp.up, e.mlp.up},
+                                  {w.mlp.down, e.mlp.down}}) {
     EXPECT_TRUE(same_tensor(loaded, expected));
     EXPECT_EQ(loaded.scalar_type(), at::kFloat);
   }
@@ -184,7 +191,7 @@ TEST(LayerLoader, WrongShapeNamesCheckpointAndTensor) {
   write_file_atomic(m.dir + "/config.json", config);
   const io::Checkpoint ckpt(m.dir);
   fq::test::expect_error([&] { load_llama_layer(ckpt, 0, at::kFloat, at::kCPU); },
-                     {m.dir, "model.layers.0.mlp.gate_proj.weight", "[96, 64]", "[97, 64]"});
+                         {m.dir, "model.layers.0.mlp.gate_proj.weight", "[96, 64]", "[97, 64]"});
 }
 
 // Float64 composition of the reference layers: embedding, layers, final norm, lm_head.

@@ -35,7 +35,8 @@ TEST(Perplexity, WindowNllIsMeanNextTokenCrossEntropy) {
       for (int64_t v = 0; v < 7; ++v) norm += std::exp(logits[n][t][v].item<double>());
       sum += std::log(norm) - logits[n][t][windows[n][t + 1].item<int64_t>()].item<double>();
     }
-    EXPECT_NEAR(nll[n].item<double>(), sum / 4, 1e-6) << "window " << n;  // 4 predictions: the last token predicts nothing
+    EXPECT_NEAR(nll[n].item<double>(), sum / 4, 1e-6)
+        << "window " << n;  // 4 predictions: the last token predicts nothing
   }
 }
 
