@@ -4,10 +4,12 @@
 namespace fq::cli {
 
 int cmd_decompose(const std::vector<std::string>& args);
+int cmd_tokenize(const std::vector<std::string>& args);
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"decompose", "print the Kronecker factor sizes FlatQuant uses for linear input sizes", cmd_decompose},
+      {"tokenize", "encode text or decode ids with a model's tokenizer.json", cmd_tokenize},
   };
   return table;
 }
