@@ -96,7 +96,9 @@ std::unique_ptr<Tokenizer::Impl> Tokenizer::Impl::parse(const std::string& path)
     const int64_t file_id = field.get<int64_t>(entry, "id");
     if (file_id != token.id) {
       log::warn("tokenizer", "added token id differs from the file; using the id HF tokenizers assigns",
-                {{"file", path}, {"token", token.content}, {"file_id", static_cast<long long>(file_id)},
+                {{"file", path},
+                 {"token", token.content},
+                 {"file_id", static_cast<long long>(file_id)},
                  {"id", static_cast<long long>(token.id)}});
     }
     std::string match_content = token.content;
@@ -139,7 +141,7 @@ void Tokenizer::Impl::apply_tokenizer_config(const std::string& config_path) {
   FQ_CHECK(!add_bos || bos >= 0, top.where(), ": add_bos_token is true but no bos_token is known");
   FQ_CHECK(!add_eos || eos >= 0, top.where(), ": add_eos_token is true but no eos_token is known");
   post_processor = tok::make_bos_eos_template(add_bos ? std::vector<int32_t>{bos} : std::vector<int32_t>{},
-                                             add_eos ? std::vector<int32_t>{eos} : std::vector<int32_t>{});
+                                              add_eos ? std::vector<int32_t>{eos} : std::vector<int32_t>{});
 }
 
 Tokenizer::Tokenizer(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}

@@ -23,8 +23,7 @@ void check_shapes(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v)
            "attention needs the query heads to be a multiple of the KV heads: ", q.sizes(), ", ", k.sizes(), ", ",
            v.sizes());
   FQ_CHECK(k.size(3) == q.size(3), "attention q and k head sizes differ: ", q.sizes(), ", ", k.sizes());
-  FQ_CHECK(k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(),
-           "attention q, k, v dtypes differ");
+  FQ_CHECK(k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(), "attention q, k, v dtypes differ");
 }
 
 // True where key j is in the future of query i0 + i, for each of `rep` stacked copies of the rows:
@@ -74,8 +73,8 @@ at::Tensor chunked_forward(const at::Tensor& q, const at::Tensor& k, const at::T
     at::Tensor scores = chunk_scores(chunk_queries(qg, i0, rows), k.narrow(2, 0, keys), scale, i0, rows);
     if (lse) lse->narrow(3, i0, rows).copy_(at::logsumexp(scores, -1).view({qg.size(0), kv_heads, -1, rows}));
     at::Tensor probs = at::softmax(scores, -1).to(v.scalar_type());
-    out.narrow(3, i0, rows).copy_(at::matmul(probs, v.narrow(2, 0, keys)).view({qg.size(0), kv_heads, -1, rows,
-                                                                                 v.size(3)}));
+    out.narrow(3, i0, rows)
+        .copy_(at::matmul(probs, v.narrow(2, 0, keys)).view({qg.size(0), kv_heads, -1, rows, v.size(3)}));
   }
   return out.view({q.size(0), q.size(1), s, v.size(3)});
 }
@@ -84,8 +83,7 @@ class ChunkedCausalAttention : public torch::autograd::Function<ChunkedCausalAtt
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, at::Tensor q, at::Tensor k, at::Tensor v,
                             double scale, int64_t chunk_rows) {
-    at::Tensor lse = at::empty({q.size(0), k.size(1), q.size(1) / k.size(1), q.size(2)},
-                               q.options().dtype(at::kFloat));
+    at::Tensor lse = at::empty({q.size(0), k.size(1), q.size(1) / k.size(1), q.size(2)}, q.options().dtype(at::kFloat));
     at::Tensor out = chunked_forward(q, k, v, scale, chunk_rows, &lse);
     ctx->save_for_backward({q, k, v, lse});
     ctx->saved_data["scale"] = scale;
@@ -117,8 +115,8 @@ class ChunkedCausalAttention : public torch::autograd::Function<ChunkedCausalAtt
       dv.narrow(2, 0, keys).add_(at::matmul(probs.transpose(-1, -2), d_out));
       at::Tensor d_probs = at::matmul(d_out, v.narrow(2, 0, keys).to(at::kFloat).transpose(-1, -2));
       at::Tensor d_scores = probs * (d_probs - (probs * d_probs).sum(-1, /*keepdim=*/true)) * scale;
-      dq.narrow(3, i0, rows).copy_(
-          at::matmul(d_scores, k_seen.to(at::kFloat)).view({qg.size(0), kv_heads, -1, rows, q.size(3)}));
+      dq.narrow(3, i0, rows)
+          .copy_(at::matmul(d_scores, k_seen.to(at::kFloat)).view({qg.size(0), kv_heads, -1, rows, q.size(3)}));
       dk.narrow(2, 0, keys).add_(at::matmul(d_scores.transpose(-1, -2), q_rows.to(at::kFloat)));
     }
     return {dq.view(q.sizes()).to(q.scalar_type()), dk.to(k.scalar_type()), dv.to(v.scalar_type()), at::Tensor(),

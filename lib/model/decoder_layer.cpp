@@ -13,8 +13,8 @@ at::Tensor layer_forward(const io::ModelConfig& config, const LayerWeights& weig
              " config");
     return llama_layer_forward(config, *llama, x, rope, hooks);
   }
-  FQ_CHECK(config.family == io::ModelFamily::kDeepseekV3, "DeepSeek V3 layer weights given with a ",
-           config.model_type, " config");
+  FQ_CHECK(config.family == io::ModelFamily::kDeepseekV3, "DeepSeek V3 layer weights given with a ", config.model_type,
+           " config");
   return deepseek_layer_forward(config, std::get<DeepseekLayerWeights>(weights), x, rope, hooks);
 }
 

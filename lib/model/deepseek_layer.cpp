@@ -27,8 +27,8 @@ at::Tensor mla_attention(const io::ModelConfig& config, const MlaWeights& weight
 
   at::Tensor q;
   if (config.q_lora_rank > 0) {
-    at::Tensor q_latent = rms_norm(hooks.linear(LinearSite::kQA, attn_in, weights.q_a), weights.q_a_norm,
-                                   kLatentNormEps);
+    at::Tensor q_latent =
+        rms_norm(hooks.linear(LinearSite::kQA, attn_in, weights.q_a), weights.q_a_norm, kLatentNormEps);
     q = hooks.linear(LinearSite::kQB, hooks.group_input(LinearGroup::kQbIn, q_latent), weights.q_b);
   } else {
     q = hooks.linear(LinearSite::kQ, attn_in, weights.q);
@@ -74,8 +74,8 @@ at::Tensor deepseek_layer_forward(const io::ModelConfig& config, const DeepseekL
   at::Tensor attn_in = hooks.group_input(LinearGroup::kAttnIn, rms_norm(x, weights.input_norm, config.rms_norm_eps));
   at::Tensor h = x + mla_attention(config, weights.attn, attn_in, rope, hooks);
   at::Tensor normed = rms_norm(h, weights.post_attention_norm, config.rms_norm_eps);
-  if (weights.dense) return h + gated_mlp(hooks.group_input(LinearGroup::kMlpIn, normed), *weights.dense,
-                                          kDenseMlpSites, hooks);
+  if (weights.dense)
+    return h + gated_mlp(hooks.group_input(LinearGroup::kMlpIn, normed), *weights.dense, kDenseMlpSites, hooks);
   return h + deepseek_moe(config, *weights.moe, normed, hooks);
 }
 

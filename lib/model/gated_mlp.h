@@ -17,8 +17,8 @@ struct MlpSites {
   LinearSite down;
 };
 inline constexpr MlpSites kDenseMlpSites{LinearSite::kGate, LinearSite::kUp, LinearGroup::kDownIn, LinearSite::kDown};
-inline constexpr MlpSites kSharedExpertSites{LinearSite::kSharedGate, LinearSite::kSharedUp,
-                                             LinearGroup::kSharedDownIn, LinearSite::kSharedDown};
+inline constexpr MlpSites kSharedExpertSites{LinearSite::kSharedGate, LinearSite::kSharedUp, LinearGroup::kSharedDownIn,
+                                             LinearSite::kSharedDown};
 
 // x: [..., hidden], already through its input group. Returns down(group_input(silu(gate(x)) * up(x))).
 at::Tensor gated_mlp(const at::Tensor& x, const GatedMlpWeights& weights, const MlpSites& sites, LayerHooks& hooks);

@@ -13,8 +13,8 @@ void check_layer_input(const at::Tensor& x, const at::Tensor& norm_weight, const
            " but the layer weights are ", dtype_name(norm_weight.scalar_type()));
   FQ_CHECK(x.device() == norm_weight.device(), "decoder layer input is on ", x.device(),
            " but the layer weights are on ", norm_weight.device());
-  FQ_CHECK(rope.cos.dim() == 2 && rope.cos.size(0) == x.size(1) && rope.cos.size(1) == rope_dim,
-           "rope tables ", rope.cos.sizes(), " do not cover seq=", x.size(1), " positions of dim ", rope_dim);
+  FQ_CHECK(rope.cos.dim() == 2 && rope.cos.size(0) == x.size(1) && rope.cos.size(1) == rope_dim, "rope tables ",
+           rope.cos.sizes(), " do not cover seq=", x.size(1), " positions of dim ", rope_dim);
   FQ_CHECK(rope.cos.scalar_type() == x.scalar_type() && rope.cos.device() == x.device(),
            "rope tables are not in the layer's compute dtype and device");
 }

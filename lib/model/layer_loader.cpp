@@ -12,10 +12,10 @@ namespace {
 
 at::Tensor load_shaped(const io::Checkpoint& checkpoint, const std::string& name, const std::vector<int64_t>& shape,
                        c10::ScalarType dtype, c10::Device device) {
-  at::Tensor tensor = checkpoint.load(name, dtype, device);
-  FQ_CHECK(tensor.sizes() == at::IntArrayRef(shape), "checkpoint ", checkpoint.dir(), ": tensor ", name,
-           " has shape ", tensor.sizes(), ", config.json implies ", at::IntArrayRef(shape));
-  return tensor;
+  const std::vector<int64_t>& stored = checkpoint.info(name).shape;  // checked before any data is read
+  FQ_CHECK(stored == shape, "checkpoint ", checkpoint.dir(), ": tensor ", name, " has shape ", at::IntArrayRef(stored),
+           ", config.json implies ", at::IntArrayRef(shape));
+  return checkpoint.load(name, dtype, device);
 }
 
 // The experts' `proj` weights stacked as [E, out, in] (module paths: `prefix`{e}.`proj`.weight).
@@ -69,8 +69,8 @@ LlamaLayerWeights load_llama_layer(const io::Checkpoint& checkpoint, int64_t lay
 DeepseekLayerWeights load_deepseek_layer(const io::Checkpoint& checkpoint, int64_t layer, c10::ScalarType dtype,
                                          c10::Device device) {
   const io::ModelConfig& c = checkpoint.config();
-  FQ_CHECK(c.family == io::ModelFamily::kDeepseekV3, "checkpoint ", checkpoint.dir(), ": model_type '",
-           c.model_type, "' is not deepseek_v3");
+  FQ_CHECK(c.family == io::ModelFamily::kDeepseekV3, "checkpoint ", checkpoint.dir(), ": model_type '", c.model_type,
+           "' is not deepseek_v3");
   const std::string p = layer_prefix(checkpoint, layer);
   const std::string a = p + "self_attn.";
   const int64_t hidden = c.hidden_size, heads = c.num_attention_heads;
@@ -105,8 +105,8 @@ DeepseekLayerWeights load_deepseek_layer(const io::Checkpoint& checkpoint, int64
   moe.up = load_stacked_experts(checkpoint, e, "up_proj", experts, inter, hidden, dtype, device);
   moe.down = load_stacked_experts(checkpoint, e, "down_proj", experts, hidden, inter, dtype, device);
   if (c.n_shared_experts > 0) {
-    moe.shared = load_gated_mlp(checkpoint, p + "mlp.shared_experts.", hidden, inter * c.n_shared_experts, dtype,
-                                device);
+    moe.shared =
+        load_gated_mlp(checkpoint, p + "mlp.shared_experts.", hidden, inter * c.n_shared_experts, dtype, device);
   }
   w.moe = std::move(moe);
   return w;

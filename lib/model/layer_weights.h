@@ -40,11 +40,11 @@ struct MlaWeights {
 };
 
 struct MoeWeights {
-  at::Tensor router;      // [E, hidden] float32 (mlp.gate.weight; the router always runs in float32)
-  at::Tensor score_bias;  // [E] float32 (mlp.gate.e_score_correction_bias)
-  at::Tensor gate;        // [E, moe_intermediate, hidden], routed experts stacked
-  at::Tensor up;          // [E, moe_intermediate, hidden]
-  at::Tensor down;        // [E, hidden, moe_intermediate]
+  at::Tensor router;                      // [E, hidden] float32 (mlp.gate.weight; the router always runs in float32)
+  at::Tensor score_bias;                  // [E] float32 (mlp.gate.e_score_correction_bias)
+  at::Tensor gate;                        // [E, moe_intermediate, hidden], routed experts stacked
+  at::Tensor up;                          // [E, moe_intermediate, hidden]
+  at::Tensor down;                        // [E, hidden, moe_intermediate]
   std::optional<GatedMlpWeights> shared;  // n_shared_experts * moe_intermediate wide; absent when 0
 };
 

@@ -16,10 +16,10 @@ namespace fq::model {
 
 // The token-slots (token, choice) of a routing, sorted by expert; within an expert in token order.
 struct ExpertDispatch {
-  at::Tensor slot_order;   // [tokens * top_k] int64: the (token * top_k + choice) index of each sorted slot
-  at::Tensor slot_token;   // [tokens * top_k] int64: the token of each sorted slot
-  at::Tensor slot_weight;  // [tokens * top_k] float32: its routing weight
-  at::Tensor offsets;      // [E + 1] int64 on the CPU: expert e owns sorted rows offsets[e] .. offsets[e + 1]
+  at::Tensor slot_order;         // [tokens * top_k] int64: the (token * top_k + choice) index of each slot
+  at::Tensor slot_token;         // [tokens * top_k] int64: the token of each sorted slot
+  at::Tensor slot_weight;        // [tokens * top_k] float32: its routing weight
+  at::Tensor offsets;            // [E + 1] int64 on the CPU: expert e owns sorted rows offsets[e] .. offsets[e + 1]
   std::vector<int64_t> counts;  // [E]: offsets[e + 1] - offsets[e]
 };
 

@@ -9,13 +9,12 @@ namespace fq::model {
 Routing route_tokens(const at::Tensor& x, const at::Tensor& router_weight, const at::Tensor& score_bias,
                      const io::ModelConfig& config) {
   const int64_t experts = config.n_routed_experts, groups = config.n_group;
-  FQ_CHECK(x.dim() == 2 && router_weight.dim() == 2 && x.size(1) == router_weight.size(1),
-           "router input ", x.sizes(), " does not match router weight ", router_weight.sizes());
-  FQ_CHECK(router_weight.size(0) == experts && score_bias.numel() == experts, "router weight ",
-           router_weight.sizes(), " and e_score_correction_bias ", score_bias.sizes(), " must have n_routed_experts=",
-           experts, " rows");
-  FQ_CHECK(groups > 0 && experts % groups == 0 && experts / groups >= 2,
-           "n_group=", groups, " must divide n_routed_experts=", experts, " into groups of at least 2");
+  FQ_CHECK(x.dim() == 2 && router_weight.dim() == 2 && x.size(1) == router_weight.size(1), "router input ", x.sizes(),
+           " does not match router weight ", router_weight.sizes());
+  FQ_CHECK(router_weight.size(0) == experts && score_bias.numel() == experts, "router weight ", router_weight.sizes(),
+           " and e_score_correction_bias ", score_bias.sizes(), " must have n_routed_experts=", experts, " rows");
+  FQ_CHECK(groups > 0 && experts % groups == 0 && experts / groups >= 2, "n_group=", groups,
+           " must divide n_routed_experts=", experts, " into groups of at least 2");
   FQ_CHECK(config.topk_group > 0 && config.topk_group <= groups, "topk_group=", config.topk_group,
            " must be in [1, n_group=", groups, "]");
   FQ_CHECK(config.num_experts_per_tok > 0 && config.num_experts_per_tok <= experts,

@@ -17,9 +17,9 @@ at::Tensor token_windows(const std::vector<int64_t>& ids, int64_t window) {
 }
 
 at::Tensor window_mean_nll(const at::Tensor& logits, const at::Tensor& windows) {
-  FQ_CHECK(logits.dim() == 3 && windows.dim() == 2 && logits.size(0) == windows.size(0) &&
-               logits.size(1) == windows.size(1),
-           "logits ", logits.sizes(), " do not match windows ", windows.sizes());
+  FQ_CHECK(
+      logits.dim() == 3 && windows.dim() == 2 && logits.size(0) == windows.size(0) && logits.size(1) == windows.size(1),
+      "logits ", logits.sizes(), " do not match windows ", windows.sizes());
   const int64_t s = windows.size(1);
   at::Tensor log_probs = at::log_softmax(logits.narrow(1, 0, s - 1).to(at::kFloat), -1);
   at::Tensor targets = windows.narrow(1, 1, s - 1).to(logits.device(), at::kLong).unsqueeze(-1);

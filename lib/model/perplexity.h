@@ -19,7 +19,7 @@ struct PerplexityOptions {
 
 struct PerplexityResult {
   double perplexity = 0;
-  double mean_nll = 0;            // mean over windows of each window's mean cross-entropy (nats)
+  double mean_nll = 0;             // mean over windows of each window's mean cross-entropy (nats)
   std::vector<double> window_nll;  // per window
 };
 

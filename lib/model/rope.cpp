@@ -30,11 +30,11 @@ at::Tensor llama3_frequencies(const io::RopeConfig& rope, const at::Tensor& inv_
   at::Tensor wavelen = at::reciprocal(inv_freq) * (2 * kPi);
   // Long wavelengths are interpolated by `factor`, short ones kept, the band between blended.
   at::Tensor scaled = at::where(wavelen > low_freq_wavelen, inv_freq / rope.factor, inv_freq);
-  at::Tensor smooth = (at::reciprocal(wavelen) * old_context - rope.low_freq_factor) /
-                      (rope.high_freq_factor - rope.low_freq_factor);
+  at::Tensor smooth =
+      (at::reciprocal(wavelen) * old_context - rope.low_freq_factor) / (rope.high_freq_factor - rope.low_freq_factor);
   at::Tensor smoothed = (1 - smooth) * scaled / rope.factor + smooth * scaled;
-  at::Tensor is_medium = at::logical_not(wavelen < high_freq_wavelen).logical_and(
-      at::logical_not(wavelen > low_freq_wavelen));
+  at::Tensor is_medium =
+      at::logical_not(wavelen < high_freq_wavelen).logical_and(at::logical_not(wavelen > low_freq_wavelen));
   return at::where(is_medium, smoothed, scaled);
 }
 
@@ -65,7 +65,8 @@ double yarn_mscale(double scale, double mscale) {
   return 0.1 * mscale * std::log(scale) + 1.0;
 }
 
-RotaryEmbedding::RotaryEmbedding(const io::RopeConfig& rope, int64_t dim) : dim_(dim), attention_factor_(1.0) {
+RotaryEmbedding::RotaryEmbedding(const io::RopeConfig& rope, int64_t dim)
+    : dim_(dim), attention_factor_(rope.attention_factor) {
   FQ_CHECK(dim > 0 && dim % 2 == 0, "rotary dimension must be positive and even, got ", dim);
   FQ_CHECK(rope.theta > 0, "rope_theta must be positive, got ", rope.theta);
   FQ_CHECK(rope.factor > 0, "rope scaling factor must be positive, got ", rope.factor);
@@ -80,28 +81,18 @@ RotaryEmbedding::RotaryEmbedding(const io::RopeConfig& rope, int64_t dim) : dim_
     case io::RopeType::kLlama3:
       inv_freq_ = llama3_frequencies(rope, base);
       break;
-    case io::RopeType::kYarn: {
+    case io::RopeType::kYarn:
       FQ_CHECK(rope.original_max_position_embeddings > 0,
                "yarn rope scaling needs original_max_position_embeddings > 0, got ",
                rope.original_max_position_embeddings);
       inv_freq_ = yarn_frequencies(rope, dim, rope.original_max_position_embeddings);
-      // With both mscale and mscale_all_dim the cos/sin factor is their ratio (1 for DeepSeek V3, whose
-      // softmax scale carries the correction instead); otherwise the plain YaRN factor.
-      attention_factor_ = rope.mscale != 0 && rope.mscale_all_dim != 0
-                              ? yarn_mscale(rope.factor, rope.mscale) / yarn_mscale(rope.factor, rope.mscale_all_dim)
-                              : yarn_mscale(rope.factor, 1.0);
       break;
-    }
   }
 }
 
 RotaryEmbedding RotaryEmbedding::for_model(const io::ModelConfig& config) {
   const int64_t dim = config.family == io::ModelFamily::kDeepseekV3 ? config.qk_rope_head_dim : config.head_dim;
-  io::RopeConfig rope = config.rope;
-  if (rope.type == io::RopeType::kYarn && rope.original_max_position_embeddings == 0) {
-    rope.original_max_position_embeddings = config.max_position_embeddings;
-  }
-  return RotaryEmbedding(rope, dim);
+  return RotaryEmbedding(config.rope, dim);
 }
 
 RopeTables RotaryEmbedding::tables(int64_t seq_len, c10::ScalarType dtype, c10::Device device) const {

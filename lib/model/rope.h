@@ -28,13 +28,12 @@ class RotaryEmbedding {
   // parameters are unusable (factor <= 0, llama3 without original_max_position_embeddings...).
   RotaryEmbedding(const io::RopeConfig& rope, int64_t dim);
   // The embedding of a model: LLaMA rotates whole heads, DeepSeek V3 only the qk_rope_head_dim part.
-  // YaRN without original_max_position_embeddings uses max_position_embeddings, as HF does.
   static RotaryEmbedding for_model(const io::ModelConfig& config);
 
   int64_t dim() const { return dim_; }
   // [dim / 2] float32 on the CPU.
   const at::Tensor& inv_freq() const { return inv_freq_; }
-  // Multiplies cos and sin: YaRN's mscale ratio, 1 for the other types.
+  // Multiplies cos and sin: the config's resolved RopeConfig::attention_factor (YaRN's mscale; 1 otherwise).
   double attention_factor() const { return attention_factor_; }
 
   // Angles pos * inv_freq in float32, cos/sin of [freqs, freqs] times the attention factor, cast to `dtype`.

@@ -23,7 +23,7 @@ void AddedVocabulary::Trie::insert(std::string_view key, int32_t id) {
 }
 
 std::optional<std::pair<int32_t, std::size_t>> AddedVocabulary::Trie::longest_at(std::string_view text,
-                                                                                  std::size_t pos) const {
+                                                                                 std::size_t pos) const {
   std::optional<std::pair<int32_t, std::size_t>> best;
   int32_t node = 0;
   for (std::size_t i = pos; i < text.size(); ++i) {

@@ -21,9 +21,7 @@ struct QueuedMerge {
   int32_t pos;
   int32_t new_id;
   // std::priority_queue pops the largest: invert so that the lowest rank, then leftmost, comes first.
-  bool operator<(const QueuedMerge& other) const {
-    return rank != other.rank ? rank > other.rank : pos > other.pos;
-  }
+  bool operator<(const QueuedMerge& other) const { return rank != other.rank ? rank > other.rank : pos > other.pos; }
 };
 
 // `field` is the merges array: an element's path is only spelled out for an error.
@@ -36,8 +34,7 @@ std::pair<std::string, std::string> parse_merge(const Json& entry, const JsonFie
     return {line.substr(0, space), line.substr(space + 1)};
   }
   FQ_CHECK(entry.is_array() && entry.size() == 2 && entry[0].is_string() && entry[1].is_string(),
-           merges_field[index].where(),
-           ": expected \"a b\" or [\"a\", \"b\"], got ", entry.dump());
+           merges_field[index].where(), ": expected \"a b\" or [\"a\", \"b\"], got ", entry.dump());
   return {entry[0].get<std::string>(), entry[1].get<std::string>()};
 }
 
@@ -79,7 +76,8 @@ BpeModel::BpeModel(const Json& model, const JsonField& field) : file_(field.file
   }
 
   // Options.
-  if (model.contains("unk_token") && !model["unk_token"].is_null()) unk_token_ = field.get<std::string>(model, "unk_token");
+  if (model.contains("unk_token") && !model["unk_token"].is_null())
+    unk_token_ = field.get<std::string>(model, "unk_token");
   fuse_unk_ = field.get_or<bool>(model, "fuse_unk", false);
   byte_fallback_ = field.get_or<bool>(model, "byte_fallback", false);
   ignore_merges_ = field.get_or<bool>(model, "ignore_merges", false);
@@ -159,8 +157,7 @@ bool BpeModel::is_unknown_char(std::string_view character) const {
   return false;
 }
 
-bool BpeModel::safe_cut(char32_t left, std::string_view left_utf8, char32_t right,
-                        std::string_view right_utf8) const {
+bool BpeModel::safe_cut(char32_t left, std::string_view left_utf8, char32_t right, std::string_view right_utf8) const {
   if (inner_char_pairs_.count(char_pair_key(left, right))) return false;
   // Consecutive unknown characters fuse into one unk symbol: keep them together.
   return !(unk_token_ && fuse_unk_ && is_unknown_char(left_utf8) && is_unknown_char(right_utf8));

@@ -1,6 +1,7 @@
 #include "lib/io/tokenizer/decoders.h"
 
 #include "lib/io/tokenizer/byte_level_alphabet.h"
+#include "lib/io/tokenizer/metaspace_options.h"
 #include "lib/io/tokenizer/unicode_regex.h"
 #include "lib/io/tokenizer/utf8.h"
 
@@ -155,7 +156,8 @@ class StripDecoder final : public Decoder {
 // prefix the pre-tokenizer added) unless prepend_scheme is "never".
 class MetaspaceDecoder final : public Decoder {
  public:
-  MetaspaceDecoder(std::string replacement, bool drop_in_first) : replacement_(std::move(replacement)), drop_in_first_(drop_in_first) {}
+  MetaspaceDecoder(std::string replacement, bool drop_in_first)
+      : replacement_(std::move(replacement)), drop_in_first_(drop_in_first) {}
   void decode_chain(std::vector<std::string>* tokens) const override {
     for (std::size_t i = 0; i < tokens->size(); ++i) {
       std::string& token = (*tokens)[i];
@@ -179,28 +181,13 @@ class MetaspaceDecoder final : public Decoder {
   bool drop_in_first_;
 };
 
-char32_t single_char(const std::string& text, const JsonField& field) {
-  std::size_t pos = 0;
-  FQ_CHECK(!text.empty(), field.where(), ": expected exactly one character, got an empty string");
-  char32_t c = next_code_point(text, &pos);
-  FQ_CHECK(pos == text.size(), field.where(), ": expected exactly one character, got '", text, "'");
-  return c;
-}
-
 }  // namespace
 
 std::unique_ptr<Decoder> parse_decoder(const Json& node, const JsonField& field) {
   if (node.is_null()) return nullptr;
   const std::string type = field.get<std::string>(node, "type");
   if (type == "Sequence") {
-    const Json& list = field.child(node, "decoders");
-    FQ_CHECK(list.is_array(), (field / "decoders").where(), ": expected an array");
-    std::vector<std::unique_ptr<Decoder>> steps;
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      auto step = parse_decoder(list[i], (field / "decoders")[i]);
-      if (step) steps.push_back(std::move(step));
-    }
-    return std::make_unique<SequenceDecoder>(std::move(steps));
+    return std::make_unique<SequenceDecoder>(parse_component_list<Decoder>(node, "decoders", field, parse_decoder));
   }
   if (type == "ByteLevel") return std::make_unique<ByteLevelDecoder>();
   if (type == "Replace") {
@@ -212,17 +199,13 @@ std::unique_ptr<Decoder> parse_decoder(const Json& node, const JsonField& field)
   if (type == "Strip") {
     auto start = field.get<int64_t>(node, "start"), stop = field.get<int64_t>(node, "stop");
     FQ_CHECK(start >= 0 && stop >= 0, field.where(), ": start and stop must be non-negative");
-    return std::make_unique<StripDecoder>(single_char(field.get<std::string>(node, "content"), field / "content"),
+    return std::make_unique<StripDecoder>(single_character(field.get<std::string>(node, "content"), field / "content"),
                                           static_cast<std::size_t>(start), static_cast<std::size_t>(stop));
   }
   if (type == "Metaspace") {
-    const std::string replacement = field.get<std::string>(node, "replacement");
-    single_char(replacement, field / "replacement");
-    std::string scheme = field.get_or<std::string>(node, "prepend_scheme", "always");
-    if (!field.get_or<bool>(node, "add_prefix_space", true)) scheme = "never";
-    FQ_CHECK(scheme == "always" || scheme == "first" || scheme == "never", (field / "prepend_scheme").where(),
-             ": expected always, first or never, got '", scheme, "'");
-    return std::make_unique<MetaspaceDecoder>(replacement, scheme != "never");
+    MetaspaceOptions options = parse_metaspace_options(node, field);
+    return std::make_unique<MetaspaceDecoder>(std::move(options.replacement),
+                                              options.prepend_scheme != PrependScheme::kNever);
   }
   throw Error(str(field.where(), ": unsupported decoder type '", type,
                   "' (supported: Sequence, ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace)"));

@@ -3,11 +3,14 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "lib/core/error.h"
 #include "lib/core/json.h"
+#include "lib/io/tokenizer/utf8.h"
 
 namespace fq::io::tok {
 
@@ -44,5 +47,30 @@ class JsonField {
   std::string file_;
   std::string path_;
 };
+
+// The one character `text` must hold (decoder Strip content, Metaspace replacement).
+inline char32_t single_character(const std::string& text, const JsonField& field) {
+  FQ_CHECK(!text.empty() && find_invalid_utf8(text) == std::string::npos, field.where(),
+           ": expected exactly one character, got '", text, "'");
+  std::size_t pos = 0;
+  const char32_t c = next_code_point(text, &pos);
+  FQ_CHECK(pos == text.size(), field.where(), ": expected exactly one character, got '", text, "'");
+  return c;
+}
+
+// The components listed in the array `obj[key]` (a Sequence's steps), each made by
+// `parse(element, field_of_element)`; null elements are skipped.
+template <typename T, typename Parse>
+std::vector<std::unique_ptr<T>> parse_component_list(const Json& obj, const std::string& key, const JsonField& field,
+                                                     Parse parse) {
+  const Json& list = field.child(obj, key);
+  const JsonField list_field = field / key;
+  FQ_CHECK(list.is_array(), list_field.where(), ": expected an array");
+  std::vector<std::unique_ptr<T>> steps;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (auto step = parse(list[i], list_field[i])) steps.push_back(std::move(step));
+  }
+  return steps;
+}
 
 }  // namespace fq::io::tok

@@ -58,22 +58,15 @@ std::unique_ptr<Normalizer> parse_normalizer(const Json& node, const JsonField& 
   if (node.is_null()) return nullptr;
   const std::string type = field.get<std::string>(node, "type");
   if (type == "Sequence") {
-    const Json& list = field.child(node, "normalizers");
-    FQ_CHECK(list.is_array(), (field / "normalizers").where(), ": expected an array");
-    std::vector<std::unique_ptr<Normalizer>> steps;
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      auto step = parse_normalizer(list[i], (field / "normalizers")[i]);
-      if (step) steps.push_back(std::move(step));
-    }
-    return std::make_unique<SequenceNormalizer>(std::move(steps));
+    return std::make_unique<SequenceNormalizer>(
+        parse_component_list<Normalizer>(node, "normalizers", field, parse_normalizer));
   }
   if (type == "Prepend") return std::make_unique<PrependNormalizer>(field.get<std::string>(node, "prepend"));
   if (type == "Replace") {
     return std::make_unique<ReplaceNormalizer>(parse_pattern(field.child(node, "pattern"), field / "pattern"),
                                                field.get<std::string>(node, "content"));
   }
-  throw Error(str(field.where(), ": unsupported normalizer type '", type,
-                  "' (supported: Sequence, Prepend, Replace)"));
+  throw Error(str(field.where(), ": unsupported normalizer type '", type, "' (supported: Sequence, Prepend, Replace)"));
 }
 
 }  // namespace fq::io::tok

@@ -97,14 +97,8 @@ std::unique_ptr<PostProcessor> parse_post_processor(const Json& node, const Json
   if (type == "TemplateProcessing") return parse_template(node, field);
   if (type == "ByteLevel") return std::make_unique<IdentityPostProcessor>();
   if (type == "Sequence") {
-    const Json& list = field.child(node, "processors");
-    FQ_CHECK(list.is_array(), (field / "processors").where(), ": expected an array");
-    std::vector<std::unique_ptr<PostProcessor>> steps;
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      auto step = parse_post_processor(list[i], (field / "processors")[i]);
-      if (step) steps.push_back(std::move(step));
-    }
-    return std::make_unique<SequencePostProcessor>(std::move(steps));
+    return std::make_unique<SequencePostProcessor>(
+        parse_component_list<PostProcessor>(node, "processors", field, parse_post_processor));
   }
   throw Error(str(field.where(), ": unsupported post_processor type '", type,
                   "' (supported: TemplateProcessing, ByteLevel, Sequence)"));

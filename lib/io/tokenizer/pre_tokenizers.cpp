@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "lib/io/tokenizer/byte_level_alphabet.h"
+#include "lib/io/tokenizer/metaspace_options.h"
 #include "lib/io/tokenizer/unicode_regex.h"
 #include "lib/io/tokenizer/utf8.h"
 
@@ -147,16 +148,14 @@ class ByteLevelPreTokenizer final : public PreTokenizer {
   bool use_regex_;
 };
 
-enum class PrependScheme { kAlways, kFirst, kNever };
-
 // SentencePiece-style: spaces become the replacement character ("▁"), one is prepended per the scheme,
 // and the text is optionally cut before each replacement character.
 class MetaspacePreTokenizer final : public PreTokenizer {
  public:
-  MetaspacePreTokenizer(std::string replacement, PrependScheme scheme, bool split, const std::string& where)
-      : replacement_(std::move(replacement)),
-        scheme_(scheme),
-        split_(split),
+  MetaspacePreTokenizer(MetaspaceOptions options, const std::string& where)
+      : replacement_(std::move(options.replacement)),
+        scheme_(options.prepend_scheme),
+        split_(options.split),
         replacement_regex_(UnicodeRegex::from_literal(replacement_, where)) {}
   void pre_tokenize(std::vector<PreToken>* pieces) const override {
     std::vector<PreToken> out;
@@ -172,8 +171,8 @@ class MetaspacePreTokenizer final : public PreTokenizer {
         }
       }
       bool starts_with_replacement = text.compare(0, replacement_.size(), replacement_) == 0;
-      if (!starts_with_replacement && (scheme_ == PrependScheme::kAlways ||
-                                       (scheme_ == PrependScheme::kFirst && piece.at_origin))) {
+      if (!starts_with_replacement &&
+          (scheme_ == PrependScheme::kAlways || (scheme_ == PrependScheme::kFirst && piece.at_origin))) {
         text.insert(0, replacement_);
       }
       PreToken replaced{std::move(text), piece.at_origin};
@@ -199,46 +198,21 @@ std::unique_ptr<PreTokenizer> parse_pre_tokenizer(const Json& node, const JsonFi
   if (node.is_null()) return nullptr;
   const std::string type = field.get<std::string>(node, "type");
   if (type == "Sequence") {
-    const Json& list = field.child(node, "pretokenizers");
-    FQ_CHECK(list.is_array(), (field / "pretokenizers").where(), ": expected an array");
-    std::vector<std::unique_ptr<PreTokenizer>> steps;
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      auto step = parse_pre_tokenizer(list[i], (field / "pretokenizers")[i]);
-      if (step) steps.push_back(std::move(step));
-    }
-    return std::make_unique<SequencePreTokenizer>(std::move(steps));
+    return std::make_unique<SequencePreTokenizer>(
+        parse_component_list<PreTokenizer>(node, "pretokenizers", field, parse_pre_tokenizer));
   }
   if (type == "Split") {
-    return std::make_unique<SplitPreTokenizer>(parse_pattern(field.child(node, "pattern"), field / "pattern"),
-                                               parse_behavior(field.get<std::string>(node, "behavior"),
-                                                              field / "behavior"),
-                                               field.get_or<bool>(node, "invert", false));
+    return std::make_unique<SplitPreTokenizer>(
+        parse_pattern(field.child(node, "pattern"), field / "pattern"),
+        parse_behavior(field.get<std::string>(node, "behavior"), field / "behavior"),
+        field.get_or<bool>(node, "invert", false));
   }
   if (type == "ByteLevel") {
     return std::make_unique<ByteLevelPreTokenizer>(field.get_or<bool>(node, "add_prefix_space", true),
                                                    field.get_or<bool>(node, "use_regex", true));
   }
-  if (type == "Metaspace") {
-    const std::string replacement = field.get<std::string>(node, "replacement");
-    std::size_t first_char = replacement.empty() ? 0 : utf8_char_length(static_cast<unsigned char>(replacement[0]));
-    FQ_CHECK(first_char != 0 && first_char == replacement.size(), (field / "replacement").where(),
-             ": expected exactly one character, got '", replacement, "'");
-    const std::string scheme_name = field.get_or<std::string>(node, "prepend_scheme", "always");
-    PrependScheme scheme = scheme_name == "always"  ? PrependScheme::kAlways
-                           : scheme_name == "first" ? PrependScheme::kFirst
-                           : scheme_name == "never" ? PrependScheme::kNever
-                                                    : throw Error(str((field / "prepend_scheme").where(),
-                                                                      ": expected always, first or never, got '",
-                                                                      scheme_name, "'"));
-    // Older files say add_prefix_space: false instead of prepend_scheme: never.
-    if (!field.get_or<bool>(node, "add_prefix_space", true)) {
-      FQ_CHECK(!node.contains("prepend_scheme") || scheme == PrependScheme::kNever, field.where(),
-               ": add_prefix_space false contradicts prepend_scheme '", scheme_name, "'");
-      scheme = PrependScheme::kNever;
-    }
-    return std::make_unique<MetaspacePreTokenizer>(replacement, scheme, field.get_or<bool>(node, "split", true),
-                                                   field.where());
-  }
+  if (type == "Metaspace")
+    return std::make_unique<MetaspacePreTokenizer>(parse_metaspace_options(node, field), field.where());
   throw Error(str(field.where(), ": unsupported pre_tokenizer type '", type,
                   "' (supported: Sequence, Split, ByteLevel, Metaspace)"));
 }

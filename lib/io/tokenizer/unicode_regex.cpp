@@ -10,6 +10,7 @@ namespace fq::io::tok {
 struct CompiledRegex {
   pcre2_code* code = nullptr;
   std::string pattern;  // as handed to PCRE2, for error messages
+  std::string where;    // the file and field it came from
   CompiledRegex() = default;
   CompiledRegex(const CompiledRegex&) = delete;
   CompiledRegex& operator=(const CompiledRegex&) = delete;
@@ -29,17 +30,17 @@ std::string pcre2_message(int code) {
   return reinterpret_cast<const char*>(buffer);
 }
 
-std::shared_ptr<CompiledRegex> compile(const std::string& pattern, uint32_t options,
-                                                 const std::string& where) {
+std::shared_ptr<CompiledRegex> compile(const std::string& pattern, uint32_t options, const std::string& where) {
   int error = 0;
   PCRE2_SIZE offset = 0;
-  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options, &error,
-                                   &offset, nullptr);
+  pcre2_code* code =
+      pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options, &error, &offset, nullptr);
   FQ_CHECK(code != nullptr, where, ": invalid regular expression '", pattern, "' at offset ", offset, ": ",
            pcre2_message(error));
   auto compiled = std::make_shared<CompiledRegex>();
   compiled->code = code;
   compiled->pattern = pattern;
+  compiled->where = where;
   // The JIT is an optimisation: without it (unsupported CPU, no executable memory) the interpreter runs.
   pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
   return compiled;
@@ -49,16 +50,16 @@ std::shared_ptr<CompiledRegex> compile(const std::string& pattern, uint32_t opti
 bool class_matches_mvs(const std::string& cls, const std::string& where) {
   auto compiled = compile("^" + cls + "$", kCompileOptions, where);
   pcre2_match_data* md = pcre2_match_data_create_from_pattern(compiled->code, nullptr);
-  int rc = pcre2_match(compiled->code, reinterpret_cast<PCRE2_SPTR>(kMvsUtf8.data()), kMvsUtf8.size(), 0, 0, md,
-                       nullptr);
+  int rc =
+      pcre2_match(compiled->code, reinterpret_cast<PCRE2_SPTR>(kMvsUtf8.data()), kMvsUtf8.size(), 0, 0, md, nullptr);
   pcre2_match_data_free(md);
   return rc > 0;
 }
 
 // Translates one character class starting at pattern[*pos] == '['; advances *pos past its ']'.
 std::string translate_class(std::string_view pattern, std::size_t* pos, const std::string& where) {
-  std::string pcre;    // PCRE2 reading
-  std::string onig;    // the same class with \s/\S replaced so that PCRE2 gives Oniguruma's answer on U+180E
+  std::string pcre;  // PCRE2 reading
+  std::string onig;  // the same class with \s/\S replaced so that PCRE2 gives Oniguruma's answer on U+180E
   bool has_space_escape = false;
   std::size_t i = *pos;
   auto take = [&](std::string_view both) {
@@ -130,12 +131,23 @@ std::string oniguruma_to_pcre2(std::string_view pattern, const std::string& wher
       char e = pattern[i + 1];
       i += 2;
       switch (e) {
-        case 's': out += str("(?:(?!", kMvs, ")\\s)"); break;
-        case 'S': out += str("(?:\\S|", kMvs, ")"); break;
-        case 'h': out += "[0-9a-fA-F]"; break;
-        case 'H': out += "[^0-9a-fA-F]"; break;
-        case 'v': out += "\\x{0B}"; break;
-        default: out.append(pattern.substr(i - 2, 2));
+        case 's':
+          out += str("(?:(?!", kMvs, ")\\s)");
+          break;
+        case 'S':
+          out += str("(?:\\S|", kMvs, ")");
+          break;
+        case 'h':
+          out += "[0-9a-fA-F]";
+          break;
+        case 'H':
+          out += "[^0-9a-fA-F]";
+          break;
+        case 'v':
+          out += "\\x{0B}";
+          break;
+        default:
+          out.append(pattern.substr(i - 2, 2));
       }
       continue;
     }
@@ -156,7 +168,8 @@ UnicodeRegex UnicodeRegex::from_literal(const std::string& text, const std::stri
 UnicodeRegex parse_pattern(const Json& pattern, const JsonField& field) {
   FQ_CHECK(pattern.is_object() && pattern.size() == 1, field.where(),
            ": expected {\"String\": ...} or {\"Regex\": ...}, got ", pattern.dump());
-  if (pattern.contains("String")) return UnicodeRegex::from_literal(field.get<std::string>(pattern, "String"), field.where());
+  if (pattern.contains("String"))
+    return UnicodeRegex::from_literal(field.get<std::string>(pattern, "String"), field.where());
   FQ_CHECK(pattern.contains("Regex"), field.where(), ": expected {\"String\": ...} or {\"Regex\": ...}, got ",
            pattern.dump());
   return UnicodeRegex::from_pattern(field.get<std::string>(pattern, "Regex"), field.where());
@@ -172,8 +185,8 @@ std::vector<MatchSpan> UnicodeRegex::find_matches(std::string_view text) const {
       pcre2_match_data_create_from_pattern(compiled_->code, nullptr), &pcre2_match_data_free);
   FQ_CHECK(md != nullptr, "out of memory for PCRE2 match data");
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
-  std::size_t prev = 0;        // end of the last piece pushed
-  std::size_t search_at = 0;   // where the next search starts
+  std::size_t prev = 0;       // end of the last piece pushed
+  std::size_t search_at = 0;  // where the next search starts
   bool have_last_match = false;
   std::size_t last_match_end = 0;
   while (search_at <= text.size()) {
@@ -184,8 +197,8 @@ std::vector<MatchSpan> UnicodeRegex::find_matches(std::string_view text) const {
                        nullptr);
     }
     if (rc == PCRE2_ERROR_NOMATCH) break;
-    FQ_CHECK(rc > 0, "regular expression '", compiled_->pattern, "' failed on a text of ", text.size(),
-             " bytes: ", pcre2_message(rc));
+    FQ_CHECK(rc > 0, compiled_->where, ": regular expression '", compiled_->pattern, "' failed on a text of ",
+             text.size(), " bytes: ", pcre2_message(rc));
     const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(md.get());
     std::size_t begin = ovector[0], end = ovector[1];
     if (begin == end && have_last_match && end == last_match_end) {

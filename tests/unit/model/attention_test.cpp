@@ -30,7 +30,7 @@ Inputs random_inputs(const Shape& sh, uint64_t seed, c10::ScalarType dtype = at:
 }
 
 const Shape kShapes[] = {
-    {2, 4, 4, 13, 8, 8},   // multi-head
+    {2, 4, 4, 13, 8, 8},    // multi-head
     {2, 8, 2, 17, 16, 16},  // GQA, 4 query heads per KV head
     {1, 4, 1, 9, 24, 12},   // MQA with V narrower than QK (MLA-like)
 };

@@ -111,12 +111,12 @@ TEST(DecoderLayer, DispatchesOnWeightsAndChecksInputs) {
   const LayerWeights deepseek = test::random_deepseek_layer(dc, true, 43, at::kFloat);
   const at::Tensor x = random_hidden(1, 6, 64, 44);
   LayerHooks hooks;
-  EXPECT_TRUE(at::equal(layer_forward(lc, llama, x, rope_for(lc, 6, at::kFloat), hooks),
-                        llama_layer_forward(lc, std::get<LlamaLayerWeights>(llama), x, rope_for(lc, 6, at::kFloat),
-                                            hooks)));
-  EXPECT_TRUE(at::equal(layer_forward(dc, deepseek, x, rope_for(dc, 6, at::kFloat), hooks),
-                        deepseek_layer_forward(dc, std::get<DeepseekLayerWeights>(deepseek), x,
-                                               rope_for(dc, 6, at::kFloat), hooks)));
+  EXPECT_TRUE(
+      at::equal(layer_forward(lc, llama, x, rope_for(lc, 6, at::kFloat), hooks),
+                llama_layer_forward(lc, std::get<LlamaLayerWeights>(llama), x, rope_for(lc, 6, at::kFloat), hooks)));
+  EXPECT_TRUE(at::equal(
+      layer_forward(dc, deepseek, x, rope_for(dc, 6, at::kFloat), hooks),
+      deepseek_layer_forward(dc, std::get<DeepseekLayerWeights>(deepseek), x, rope_for(dc, 6, at::kFloat), hooks)));
   EXPECT_THROW(layer_forward(dc, llama, x, rope_for(dc, 6, at::kFloat), hooks), fq::Error);
   EXPECT_THROW(layer_forward(lc, llama, x.to(at::kBFloat16), rope_for(lc, 6, at::kBFloat16), hooks), fq::Error);
   EXPECT_THROW(layer_forward(lc, llama, x, rope_for(lc, 5, at::kFloat), hooks), fq::Error);

@@ -51,7 +51,8 @@ void expect_routing_matches_reference(const RouterCase& rc) {
   for (int64_t t = 0; t < rc.x.size(0); ++t) {
     const auto [experts, weights] = token_choice(r, t);
     ASSERT_EQ(experts, ref.experts[t]) << "token " << t;
-    for (size_t j = 0; j < weights.size(); ++j) EXPECT_NEAR(weights[j], ref.weights[t][j].item<double>(), kRouterWeightTol);
+    for (size_t j = 0; j < weights.size(); ++j)
+      EXPECT_NEAR(weights[j], ref.weights[t][j].item<double>(), kRouterWeightTol);
   }
 }
 
@@ -148,8 +149,9 @@ TEST(MoeExperts, ExpertsWithoutTokensAreSkipped) {
   EXPECT_GT(std::count(d.counts.begin(), d.counts.end(), 0), 0);
   LayerHooks hooks;
   const test::RefRouting ref = test::ref_route(rc.x, rc.weights.router, rc.weights.score_bias, rc.config);
-  EXPECT_LT(test::relative_l2(routed_experts(rc.x, r, rc.weights, hooks), test::ref_routed_experts(rc.x, ref, rc.weights)),
-            kExpertsF32RelTol);
+  EXPECT_LT(
+      test::relative_l2(routed_experts(rc.x, r, rc.weights, hooks), test::ref_routed_experts(rc.x, ref, rc.weights)),
+      kExpertsF32RelTol);
 }
 
 }  // namespace

@@ -14,7 +14,8 @@ at::Tensor linear_weight(int64_t out, int64_t in, c10::ScalarType dtype) {
 at::Tensor norm_weight(int64_t n, c10::ScalarType dtype) { return (1 + 0.1 * at::randn({n}, at::kDouble)).to(dtype); }
 
 GatedMlpWeights mlp(int64_t hidden, int64_t inter, c10::ScalarType dtype) {
-  return {linear_weight(inter, hidden, dtype), linear_weight(inter, hidden, dtype), linear_weight(hidden, inter, dtype)};
+  return {linear_weight(inter, hidden, dtype), linear_weight(inter, hidden, dtype),
+          linear_weight(hidden, inter, dtype)};
 }
 
 at::Tensor cast(const at::Tensor& t, c10::ScalarType dtype) { return t.defined() ? t.to(dtype) : t; }
@@ -131,8 +132,8 @@ DeepseekLayerWeights random_deepseek_layer(const io::ModelConfig& c, bool moe, u
 }
 
 LlamaLayerWeights cast_layer(const LlamaLayerWeights& w, c10::ScalarType dtype) {
-  return {cast(w.input_norm, dtype), cast(w.q, dtype), cast(w.k, dtype), cast(w.v, dtype),
-          cast(w.o, dtype), cast(w.post_attention_norm, dtype), cast(w.mlp, dtype)};
+  return {cast(w.input_norm, dtype),          cast(w.q, dtype),  cast(w.k, dtype), cast(w.v, dtype), cast(w.o, dtype),
+          cast(w.post_attention_norm, dtype), cast(w.mlp, dtype)};
 }
 
 DeepseekLayerWeights cast_layer(const DeepseekLayerWeights& w, c10::ScalarType dtype) {

@@ -33,7 +33,6 @@ at::Tensor ref_routed_experts(const at::Tensor& x, const RefRouting& routing, co
 
 // Whole layers on x [b, s, hidden] (float64 out).
 at::Tensor ref_llama_layer(const io::ModelConfig& config, const LlamaLayerWeights& weights, const at::Tensor& x);
-at::Tensor ref_deepseek_layer(const io::ModelConfig& config, const DeepseekLayerWeights& weights,
-                              const at::Tensor& x);
+at::Tensor ref_deepseek_layer(const io::ModelConfig& config, const DeepseekLayerWeights& weights, const at::Tensor& x);
 
 }  // namespace fq::model::test

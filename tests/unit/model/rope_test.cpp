@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "lib/core/error.h"
+#include "tests/support/shared_dir.h"
 #include "tests/unit/model/random_layers.h"
 #include "tests/unit/model/reference_forward.h"
 
@@ -17,18 +18,9 @@ constexpr double kCheckValueRelTol = 5e-7;
 // Float32 tables and rotation vs float64 math.
 constexpr double kRotationF32Tol = 1e-5;
 
-io::ModelConfig tiny_deepseek_v3_config() {
-  // The rope and head sizes of ../shared/models/tiny-deepseek-v3/config.json (REFERENCE.md section 5 check values).
-  io::ModelConfig c = test::small_deepseek_config(true);
-  c.qk_nope_head_dim = 32;
-  c.qk_rope_head_dim = 16;
-  c.v_head_dim = 32;
-  c.rope.original_max_position_embeddings = 256;
-  return c;
-}
-
 TEST(Rope, YarnReproducesReferenceCheckValues) {
-  const io::ModelConfig c = tiny_deepseek_v3_config();
+  FQ_REQUIRE_SHARED();
+  const io::ModelConfig c = io::parse_model_config(fq::test::shared_path("models/tiny-deepseek-v3/config.json"));
   const RotaryEmbedding rope = RotaryEmbedding::for_model(c);
   ASSERT_EQ(rope.dim(), 16);
   EXPECT_DOUBLE_EQ(rope.attention_factor(), 1.0);
@@ -44,25 +36,13 @@ TEST(Rope, YarnReproducesReferenceCheckValues) {
   EXPECT_NEAR(f[7].item<double>(), 7.905695e-5, 7.905695e-5 * kCheckValueRelTol);
 }
 
-TEST(Rope, YarnFallsBackToMaxPositionEmbeddings) {
-  io::ModelConfig c = tiny_deepseek_v3_config();
-  const at::Tensor expected = RotaryEmbedding::for_model(c).inv_freq();
-  c.max_position_embeddings = c.rope.original_max_position_embeddings;
-  c.rope.original_max_position_embeddings = 0;
-  EXPECT_TRUE(at::equal(RotaryEmbedding::for_model(c).inv_freq(), expected));
-}
-
-TEST(Rope, YarnWithoutMscaleAllDimScalesCosSin) {
+TEST(Rope, TablesApplyTheAttentionFactor) {
   io::RopeConfig r;
-  r.type = io::RopeType::kYarn;
-  r.factor = 4.0;
-  r.original_max_position_embeddings = 256;
-  r.mscale = 1.0;
-  r.mscale_all_dim = 0.0;
-  const RotaryEmbedding rope(r, 16);
-  EXPECT_NEAR(rope.attention_factor(), 0.1 * std::log(4.0) + 1.0, 1e-12);
-  const RopeTables t = rope.tables(3, at::kFloat, at::kCPU);
-  EXPECT_NEAR(t.cos[0][0].item<double>(), rope.attention_factor(), 1e-6);  // cos(0) * factor
+  r.attention_factor = 1.25;
+  const RopeTables t = RotaryEmbedding(r, 16).tables(3, at::kFloat, at::kCPU);
+  EXPECT_FLOAT_EQ(t.cos[0][0].item<float>(), 1.25f);  // cos(0) * factor
+  EXPECT_FLOAT_EQ(t.sin[0][0].item<float>(), 0.0f);
+  EXPECT_NEAR(t.sin[1][0].item<double>(), 1.25 * std::sin(1.0), 1e-6);  // position 1, inv_freq[0] = 1
 }
 
 TEST(Rope, DefaultAndLinearFrequencies) {
