@@ -1,0 +1,25 @@
+#include "kernels/cuda/w4a4_gemm.cuh"
+
+#include "kernels/cuda/cuda_check.cuh"
+
+namespace fq::kernels::gpu {
+
+void launch_w4a4_gemm(const W4A4GemmArgs& args, W4A4GemmKernel kernel, cudaStream_t stream) {
+  FQ_CHECK(args.k % 32 == 0 && args.k > 0 && args.k <= 65536, "launch_w4a4_gemm: K = ", args.k,
+           " must be a positive multiple of 32 and at most 65536 (int32-exact sums)");
+  FQ_CHECK(args.n % 8 == 0 && args.n > 0, "launch_w4a4_gemm: N = ", args.n, " must be a positive multiple of 8");
+  FQ_CHECK(reinterpret_cast<uintptr_t>(args.a) % 16 == 0 && reinterpret_cast<uintptr_t>(args.b) % 16 == 0,
+           "launch_w4a4_gemm: the packed operands must be 16-byte aligned");
+  FQ_CHECK((args.out != nullptr) != (args.out_accumulators != nullptr),
+           "launch_w4a4_gemm: exactly one of out and out_accumulators must be set");
+  if (args.m == 0) return;
+  const bool wgmma = kernel == W4A4GemmKernel::kWgmma ||
+                     (kernel == W4A4GemmKernel::kAuto && w4a4_gemm_wgmma_available() && args.m > 64);
+  if (wgmma) {
+    launch_w4a4_gemm_wgmma(args, stream);
+  } else {
+    launch_w4a4_gemm_mma_sync(args, stream);
+  }
+}
+
+}  // namespace fq::kernels::gpu
