@@ -129,9 +129,11 @@ at::Tensor dequantize_rows_int4(const PackedInt4Rows& q, at::ScalarType dtype) {
     const c10::cuda::CUDAGuard guard(q.packed.device());
     const bool bf16 = dtype == at::kBFloat16;
     const at::Tensor packed = q.packed.contiguous();
+    const at::Tensor scale = q.scale.contiguous();
+    const at::Tensor zero = q.symmetric ? at::Tensor() : q.zero.contiguous();
     at::Tensor out = at::empty({q.rows(), q.cols}, q.packed.options().dtype(bf16 ? at::kBFloat16 : at::kFloat));
-    gpu::launch_dequantize_rows_int4(packed.data_ptr<uint8_t>(), q.scale.data_ptr<float>(),
-                                     q.symmetric ? nullptr : q.zero.data_ptr<float>(), q.rows(), q.cols,
+    gpu::launch_dequantize_rows_int4(packed.data_ptr<uint8_t>(), scale.data_ptr<float>(),
+                                     q.symmetric ? nullptr : zero.data_ptr<float>(), q.rows(), q.cols,
                                      bf16 ? gpu::RowDType::kBFloat16 : gpu::RowDType::kFloat32, out.data_ptr(),
                                      c10::cuda::getCurrentCUDAStream().stream());
     return out.to(dtype);

@@ -31,12 +31,14 @@ void run_cuda(const PackedInt4Rows& a, const Int4Weight& w, const at::Tensor& bi
               const W4A4Shape& s, W4A4Kernel kernel, const at::Tensor& out, const at::Tensor& accumulators) {
   const c10::cuda::CUDAGuard guard(a.packed.device());
   const at::Tensor a_packed = a.packed.contiguous();
+  const at::Tensor a_scale = a.scale.contiguous();
+  const at::Tensor a_zero = a.symmetric ? at::Tensor() : a.zero.contiguous();
   const at::Tensor bias_f = bias.defined() ? bias.to(at::kFloat).contiguous() : at::Tensor();
   const at::Tensor offsets = expert_offsets.defined() ? expert_offsets.contiguous() : at::Tensor();
   gpu::W4A4GemmArgs args;
   args.a = a_packed.data_ptr<uint8_t>();
-  args.a_scale = a.scale.data_ptr<float>();
-  args.a_zero = a.symmetric ? nullptr : a.zero.data_ptr<float>();
+  args.a_scale = a_scale.data_ptr<float>();
+  args.a_zero = a.symmetric ? nullptr : a_zero.data_ptr<float>();
   args.b = w.packed.data_ptr<uint8_t>();
   args.b_scale = w.scale.data_ptr<float>();
   args.b_rowsum = w.rowsum.data_ptr<int32_t>();

@@ -9,7 +9,8 @@
 
 namespace fq::kernels {
 
-// Which CUDA kernel runs (ignored on the CPU). kAuto: wgmma (sm_90a) for more than 64 rows, else mma.sync.
+// Which CUDA kernel runs (ignored on the CPU). kAuto: wgmma (sm_90a) for more than 64 rows (per expert),
+// else mma.sync.
 enum class W4A4Kernel { kAuto, kMmaSync, kWgmma };
 
 // y = bf16((float(acc) * a.scale[m]) * w.scale[e(m), n] + bias[n]) with acc the exact integer sum of

@@ -36,6 +36,7 @@ W4A4Shape check_w4a4_operands(const PackedInt4Rows& a, const Int4Weight& w, cons
            w.in_features);
   if (w.stacked()) {
     check_shape(expert_offsets, {s.experts + 1}, at::kLong, op, "expert_offsets");
+    check_same_device(expert_offsets, a.packed, op, "expert_offsets", "a.packed");
   } else {
     FQ_CHECK(!expert_offsets.defined(), op, ": tensor 'expert_offsets' is given but the weight is not stacked ",
              "[E, N, K/2]");
