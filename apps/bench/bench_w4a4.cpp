@@ -7,7 +7,7 @@
 // token). Inputs rotate among enough copies to exceed twice the L2 cache. One JSON line per (linear, tokens)
 // as it goes, then a table.
 //
-//   bench_w4a4 [--models llama70b,dsv3] [--tokens 1,16,256,2048,8192] [--target-ms 40]
+//   bench_w4a4 [--models llama70b,dsv3] [--tokens 1,16,256,2048,8192] [--target-ms 30]
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -341,7 +341,7 @@ int main(int argc, char** argv) {
   options.add_options()("help", "print this help")(
       "models", po::value<std::string>()->default_value("llama70b,dsv3"), "comma-separated: llama70b, dsv3")(
       "tokens", po::value<std::string>()->default_value("1,16,256,2048,8192"), "comma-separated token counts")(
-      "target-ms", po::value<double>()->default_value(40.0), "GPU time spent timing each implementation");
+      "target-ms", po::value<double>()->default_value(30.0), "GPU time spent timing each implementation");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, options), vm);
