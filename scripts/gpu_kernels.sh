@@ -45,4 +45,16 @@ timeout "${BENCH_TIMEOUT:-300}" ./build/bench/bench_w4a4 ${BENCH_ARGS:-} > "$out
 bench_rc=$?
 echo "[gpu_kernels] bench rc=$bench_rc in $(( $(date +%s) - start )) s"
 tail -45 "$out/bench.log"
+if [[ -n "${NCU:-}" ]]; then  # hardware counters of one launch of the fused kernel and of each wgmma GEMM
+  ncu_bin=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+  sections=(--section SpeedOfLight --section LaunchStats --section Occupancy --section WarpStateStats
+            --section SchedulerStats --section MemoryWorkloadAnalysis)
+  bench_one=(./build/bench/bench_w4a4 --models llama70b --linears qkv_proj --tokens 8192 --target-ms 1)
+  start=$(date +%s)
+  {
+    timeout 120 "$ncu_bin" -k regex:kron_transform_quant_kernel -s 3 -c 1 "${sections[@]}" "${bench_one[@]}"
+    timeout 120 "$ncu_bin" -k regex:w4a4_gemm_wgmma_kernel -c 2 "${sections[@]}" "${bench_one[@]}"
+  } > "$out/ncu.log" 2>&1
+  echo "[gpu_kernels] ncu rc=$? in $(( $(date +%s) - start )) s"
+fi
 exit $(( test_rc != 0 || bench_rc != 0 ))

@@ -7,7 +7,7 @@
 // token). Inputs rotate among enough copies to exceed twice the L2 cache. One JSON line per (linear, tokens)
 // as it goes, then a table.
 //
-//   bench_w4a4 [--models llama70b,dsv3] [--tokens 1,16,256,2048,8192] [--target-ms 30]
+//   bench_w4a4 [--models llama70b,dsv3] [--linears qkv_proj,...] [--tokens 1,16,256,2048,8192] [--target-ms 30]
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -159,7 +159,8 @@ const std::vector<Linear>& linears() {
 struct Result {
   std::string model, name;
   int64_t tokens = 0, rows = 0;
-  double tq_ms = 0, tq_unfused_ms = 0, gemm_mma_ms = 0, gemm_wgmma_ms = 0, gemm_ms = 0, bf16_ms = 0;
+  double tq_ms = 0, tq_unfused_ms = 0, gemm_mma_ms = 0, gemm_wgmma_ms = 0, gemm_wgmma_sw_ms = 0, gemm_ms = 0,
+         bf16_ms = 0;
   double tq_gbs = 0, tq_copy_pct = 0, gemm_tops = 0, bf16_tflops = 0;
   double linear_ms() const { return tq_ms + gemm_ms; }
   double speedup() const { return bf16_ms / linear_ms(); }
@@ -240,7 +241,15 @@ Result run(const Linear& lin, int64_t tokens, double copy_gbs, double target_ms)
   r.tq_gbs = tq_bytes / (r.tq_ms * 1e-3) / 1e9;
   r.tq_copy_pct = 100.0 * r.tq_gbs / copy_gbs;
 
+  // Every kernel computes exact integer sums and the same float32 epilogue: a variant whose output differs
+  // from mma.sync's is wrong and is reported as such (NaN), not timed.
+  const at::Tensor expected = w4a4_gemm(q[0], w4[0], at::Tensor(), offsets, W4A4Kernel::kMmaSync);
   auto gemm = [&](W4A4Kernel kernel) {
+    if (!at::equal(w4a4_gemm(q[0], w4[0], at::Tensor(), offsets, kernel), expected)) {
+      std::fprintf(stderr, "bench_w4a4: %s %s tokens=%lld: kernel %d disagrees with mma.sync\n", lin.model.c_str(),
+                   lin.name.c_str(), static_cast<long long>(tokens), static_cast<int>(kernel));
+      return std::nan("");
+    }
     return time_ms([&](int64_t i) { w4a4_gemm(q[i % sets], w4[i % sets], at::Tensor(), offsets, kernel); },
                    target_ms);
   };
@@ -248,7 +257,10 @@ Result run(const Linear& lin, int64_t tokens, double copy_gbs, double target_ms)
   r.gemm_ms = r.gemm_mma_ms;
   if (gpu::w4a4_gemm_wgmma_available() && per_expert >= 64) {
     r.gemm_wgmma_ms = gemm(W4A4Kernel::kWgmma);
-    r.gemm_ms = std::min(r.gemm_ms, r.gemm_wgmma_ms);
+    r.gemm_wgmma_sw_ms = gemm(W4A4Kernel::kWgmmaSwizzled);
+    for (double t : {r.gemm_wgmma_ms, r.gemm_wgmma_sw_ms}) {
+      if (std::isfinite(t)) r.gemm_ms = std::min(r.gemm_ms, t);
+    }
   }
   const double flops = 2.0 * static_cast<double>(r.rows) * lin.n * lin.k;
   r.gemm_tops = flops / (r.gemm_ms * 1e-3) / 1e12;
@@ -269,12 +281,13 @@ std::string json(const Result& r) {
   std::snprintf(buf, sizeof buf,
                 "{\"bench\":\"w4a4\",\"model\":\"%s\",\"linear\":\"%s\",\"tokens\":%lld,\"gemm_rows\":%lld,"
                 "\"tq_fused_us\":%.2f,\"tq_unfused_fp32_us\":%.2f,\"tq_GBps\":%.1f,\"tq_pct_copy\":%.1f,"
-                "\"gemm_mma_sync_us\":%.2f,\"gemm_wgmma_us\":%.2f,\"gemm_us\":%.2f,\"gemm_TOPS\":%.1f,"
+                "\"gemm_mma_sync_us\":%.2f,\"gemm_wgmma_us\":%.2f,\"gemm_wgmma_swizzled_us\":%.2f,\"gemm_us\":%.2f,"
+                "\"gemm_TOPS\":%.1f,"
                 "\"tq_over_gemm\":%.3f,\"w4a4_linear_us\":%.2f,\"bf16_us\":%.2f,\"bf16_TFLOPS\":%.1f,"
                 "\"speedup\":%.3f}",
                 r.model.c_str(), r.name.c_str(), static_cast<long long>(r.tokens), static_cast<long long>(r.rows),
                 r.tq_ms * 1e3, r.tq_unfused_ms * 1e3, r.tq_gbs, r.tq_copy_pct, r.gemm_mma_ms * 1e3,
-                r.gemm_wgmma_ms * 1e3, r.gemm_ms * 1e3, r.gemm_tops, r.tq_ms / r.gemm_ms, r.linear_ms() * 1e3,
+                r.gemm_wgmma_ms * 1e3, r.gemm_wgmma_sw_ms * 1e3, r.gemm_ms * 1e3, r.gemm_tops, r.tq_ms / r.gemm_ms, r.linear_ms() * 1e3,
                 r.bf16_ms * 1e3, r.bf16_tflops, r.speedup());
   return buf;
 }
@@ -299,13 +312,14 @@ void print_table(const std::vector<Result>& results, double copy_gbs) {
   BENCH_CUDA_CHECK(cudaGetDevice(&device));
   BENCH_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
   std::printf("\nW4A4 linears on %s; device copy bandwidth %.0f GB/s (read + write)\n", prop.name, copy_gbs);
-  std::printf("%-9s %-15s %6s | %9s %7s %5s %9s | %9s %9s %6s %6s | %9s %9s %6s %7s\n", "model", "linear", "tokens",
-              "tq us", "GB/s", "%cp", "unfus us", "mma us", "wgmma us", "TOPS", "tq/gm", "w4a4 us", "bf16 us",
-              "TFLOPS", "speedup");
+  std::printf("%-9s %-15s %6s | %8s %6s %5s %8s | %8s %8s %8s %5s %6s | %8s %8s %6s %7s\n", "model", "linear",
+              "tokens", "tq us", "GB/s", "%cp", "unfus us", "mma us", "wgmma us", "wgsw us", "TOPS", "tq/gm",
+              "w4a4 us", "bf16 us", "TFLOPS", "speedup");
   for (const Result& r : results) {
-    std::printf("%-9s %-15s %6lld | %9.1f %7.0f %5.1f %9.1f | %9.1f %9.1f %6.0f %6.3f | %9.1f %9.1f %6.0f %6.2fx\n",
+    std::printf("%-9s %-15s %6lld | %8.1f %6.0f %5.1f %8.1f | %8.1f %8.1f %8.1f %5.0f %6.3f | %8.1f %8.1f %6.0f %6.2fx\n",
                 r.model.c_str(), r.name.c_str(), static_cast<long long>(r.tokens), r.tq_ms * 1e3, r.tq_gbs,
-                r.tq_copy_pct, r.tq_unfused_ms * 1e3, r.gemm_mma_ms * 1e3, r.gemm_wgmma_ms * 1e3, r.gemm_tops,
+                r.tq_copy_pct, r.tq_unfused_ms * 1e3, r.gemm_mma_ms * 1e3, r.gemm_wgmma_ms * 1e3,
+                r.gemm_wgmma_sw_ms * 1e3, r.gemm_tops,
                 r.tq_ms / r.gemm_ms, r.linear_ms() * 1e3, r.bf16_ms * 1e3, r.bf16_tflops, r.speedup());
   }
 }
@@ -313,6 +327,7 @@ void print_table(const std::vector<Result>& results, double copy_gbs) {
 int bench(const po::variables_map& vm) {
   FQ_CHECK(at::hasCUDA(), "bench_w4a4: no CUDA device is visible");
   const auto models = split(vm["models"].as<std::string>());
+  const auto only = split(vm["linears"].as<std::string>());
   std::vector<int64_t> tokens;
   for (const auto& t : split(vm["tokens"].as<std::string>())) tokens.push_back(std::stoll(t));
   const double target_ms = vm["target-ms"].as<double>();
@@ -322,6 +337,7 @@ int bench(const po::variables_map& vm) {
   std::vector<Result> results;
   for (const Linear& lin : linears()) {
     if (std::find(models.begin(), models.end(), lin.model) == models.end()) continue;
+    if (!only.empty() && std::find(only.begin(), only.end(), lin.name) == only.end()) continue;
     for (int64_t t : tokens) {
       if (lin.experts > 1 && t * 8 < lin.experts) continue;  // fewer routed rows than experts
       results.push_back(run(lin, t, copy_gbs, target_ms));
@@ -340,6 +356,7 @@ int main(int argc, char** argv) {
   po::options_description options("bench_w4a4 options");
   options.add_options()("help", "print this help")(
       "models", po::value<std::string>()->default_value("llama70b,dsv3"), "comma-separated: llama70b, dsv3")(
+      "linears", po::value<std::string>()->default_value(""), "comma-separated linear names (empty: all)")(
       "tokens", po::value<std::string>()->default_value("1,16,256,2048,8192"), "comma-separated token counts")(
       "target-ms", po::value<double>()->default_value(30.0), "GPU time spent timing each implementation");
   po::variables_map vm;

@@ -1,6 +1,8 @@
 #include "kernels/cuda/kron_transform_quant.cuh"
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 
 #include "kernels/cuda/cuda_check.cuh"
 #include "kernels/cuda/sm80_primitives.cuh"
@@ -269,8 +271,19 @@ void launch_for(const KronQuantArgs& args, cudaStream_t stream) {
   const Plan plan = make_plan(args.n1, args.n2, N2P, args.right != nullptr);
   FQ_CHECK(plan.total_bytes <= smem_limit, "launch_kron_transform_quant: ", plan.total_bytes,
            " bytes of shared memory needed, the device allows ", smem_limit);
+  // The occupancy query costs more than a small launch itself: once per shared-memory size.
+  static std::mutex mutex;
+  static std::map<int, int> per_sm_by_bytes;
   int per_sm = 0;
-  FQ_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, plan.total_bytes));
+  {
+    const std::lock_guard<std::mutex> lock(mutex);
+    auto it = per_sm_by_bytes.find(plan.total_bytes);
+    if (it == per_sm_by_bytes.end()) {
+      FQ_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, plan.total_bytes));
+      it = per_sm_by_bytes.emplace(plan.total_bytes, per_sm).first;
+    }
+    per_sm = it->second;
+  }
   const int64_t groups = ceil_div(args.rows, plan.tokens);
   const int grid = static_cast<int>(std::min<int64_t>(groups, int64_t{current_sm_count()} * std::max(per_sm, 1)));
   kernel<<<grid, kThreads, plan.total_bytes, stream>>>(args);

@@ -15,10 +15,10 @@ void launch_w4a4_gemm(const W4A4GemmArgs& args, W4A4GemmKernel kernel, cudaStrea
   if (args.m == 0) return;
   // Rows per expert (all rows for a dense weight) decide: the wgmma tile is 128 rows high.
   const int64_t rows = args.expert_offsets != nullptr ? ceil_div(args.m, args.experts) : args.m;
-  const bool wgmma = kernel == W4A4GemmKernel::kWgmma ||
+  const bool wgmma = kernel == W4A4GemmKernel::kWgmma || kernel == W4A4GemmKernel::kWgmmaSwizzled ||
                      (kernel == W4A4GemmKernel::kAuto && rows > 64 && w4a4_gemm_wgmma_available());
   if (wgmma) {
-    launch_w4a4_gemm_wgmma(args, stream);
+    launch_w4a4_gemm_wgmma(args, kernel == W4A4GemmKernel::kWgmmaSwizzled, stream);
   } else {
     launch_w4a4_gemm_mma_sync(args, stream);
   }

@@ -28,18 +28,31 @@ constexpr int kThreads = 256;               // two warpgroups; thread t also exp
 constexpr int kStepBytes = kBN * 32;        // int8 B of one 32-wide k-step: 32 n-groups x 2 core matrices
 constexpr int kTileBytes = 4 * kStepBytes;  // one 128-wide step
 constexpr int kSmemBytes = 2 * kTileBytes;  // double buffer
+constexpr int kRasterGroup = 8;             // row tiles per rasterisation group (swizzled variant)
 constexpr int kCoreBytes = 128;             // 8 rows x 16 bytes
 constexpr int kGroupBytes = 2 * kCoreBytes; // the two k-halves of one 8-row group
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
-// Shared-memory matrix descriptor, K-major without swizzle: start address, leading byte offset (next core
-// matrix along K) and stride byte offset (next 8-row group along N), each in 16-byte units.
-__device__ __forceinline__ uint64_t kmajor_desc(const void* smem) {
-  uint64_t desc = (static_cast<uint64_t>(smem_addr(smem)) & 0x3FFFF) >> 4;
+// Shared-memory matrix descriptors of the int8 B tile, K-major, in 16-byte units: start address, leading
+// byte offset (next core matrix along K), stride byte offset (next 8-row group along N), layout type.
+// Interleaved (no swizzle): core matrices of 8 rows x 16 bytes, the two k-halves of a 32-wide step 128 bytes
+// apart, 8-row groups 256 bytes apart; one 8 KB block per k-step.
+__device__ __forceinline__ uint64_t interleaved_desc(const void* step_base) {
+  uint64_t desc = (static_cast<uint64_t>(smem_addr(step_base)) & 0x3FFFF) >> 4;
   desc |= static_cast<uint64_t>(kCoreBytes >> 4) << 16;
   desc |= static_cast<uint64_t>(kGroupBytes >> 4) << 32;
-  return desc;  // base offset 0, layout type 0 (no swizzle)
+  return desc;  // base offset 0, layout type 0
+}
+// 128-byte swizzle: each weight row's 128 k-values of a step form one 128-byte line, 8 lines an atom of 1024
+// bytes whose 16-byte chunks are XOR-ed with the line index (chunk' = chunk ^ (row % 8)); k-step j starts
+// 32 bytes into the line (the hardware applies the XOR to the full address), atoms are 1024 bytes apart.
+__device__ __forceinline__ uint64_t swizzled_desc(const void* tile_base, int step) {
+  uint64_t desc = ((static_cast<uint64_t>(smem_addr(tile_base)) + 32 * step) & 0x3FFFF) >> 4;
+  desc |= uint64_t{1} << 16;                     // leading byte offset: unused with swizzling (1 by convention)
+  desc |= static_cast<uint64_t>(1024 >> 4) << 32;  // stride byte offset: 8 lines of 128 bytes
+  desc |= uint64_t{1} << 62;                     // layout type 1: 128-byte swizzle
+  return desc;
 }
 
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
@@ -106,13 +119,30 @@ struct PackedStep {
   uint4 b[4];  // weight row `tid`, all 64 bytes
 };
 
-template <bool kASigned>
+// kSwizzled: the 128-byte-swizzled B layout and a grouped rasterisation of the tiles (GROUP_M row tiles
+// walk all column tiles together, so the weight tiles of a wave are reused from L2); otherwise the
+// interleaved layout with column tiles fastest.
+template <bool kASigned, bool kSwizzled>
 __global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4GemmArgs args) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  extern __shared__ __align__(1024) uint8_t smem[];
+  extern __shared__ __align__(1024) uint8_t smem_raw[];
+  // Swizzle atoms need 1024-byte alignment; the launch reserves the slack.
+  uint8_t* smem = kSwizzled ? smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023) : smem_raw;
+  const int64_t n_tiles = ceil_div(args.n, kBN);
+  int64_t row_tile = blockIdx.y;
+  int64_t col_tile = blockIdx.x;
+  if constexpr (kSwizzled) {
+    const int64_t row_tiles = gridDim.x / n_tiles;
+    const int64_t width = kRasterGroup * n_tiles;
+    const int64_t group = blockIdx.x / width;
+    const int64_t first = group * kRasterGroup;
+    const int64_t size = row_tiles - first < kRasterGroup ? row_tiles - first : kRasterGroup;
+    row_tile = first + (blockIdx.x % width) % size;
+    col_tile = (blockIdx.x % width) / size;
+  }
   RowTile tile;
-  if (!locate_row_tile<kBM>(args, blockIdx.y, &tile)) return;
-  const int64_t n0 = static_cast<int64_t>(blockIdx.x) * kBN;
+  if (!locate_row_tile<kBM>(args, row_tile, &tile)) return;
+  const int64_t n0 = col_tile * kBN;
   const int64_t row_bytes = args.k / 2;
   const int64_t rows_left = tile.row_end - tile.row0;
   const int64_t cols_left = args.n - n0;
@@ -130,8 +160,9 @@ __global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4
   const bool a_valid0 = warp_row0 < rows_a;
   const bool a_valid1 = warp_row0 + 8 < rows_a;
   const bool b_valid = tid < rows_b;
-  // Where this thread's expanded weight row goes inside each k-step of a buffer.
-  uint8_t* b_store = smem + (tid / 8) * kGroupBytes + (tid % 8) * 16;
+  // Where this thread's expanded weight row goes: interleaved, row tid of its core matrices in each k-step
+  // block; swizzled, line tid % 8 of atom tid / 8.
+  uint8_t* b_store = kSwizzled ? smem + (tid / 8) * 1024 + (tid % 8) * 128 : smem + (tid / 8) * kGroupBytes + (tid % 8) * 16;
 
   auto load_step = [&](PackedStep& p, int kt) {
     const int64_t kbyte = static_cast<int64_t>(kt) * (kBK / 2);
@@ -144,11 +175,19 @@ __global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4
   auto store_b = [&](const PackedStep& p, int buf) {
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      uint8_t* dst = b_store + buf * kTileBytes + j * kStepBytes;
-      *reinterpret_cast<uint4*>(dst) = make_uint4(int4_lo_x16(word(p.b[0], j)), int4_lo_x16(word(p.b[1], j)),
-                                                  int4_lo_x16(word(p.b[2], j)), int4_lo_x16(word(p.b[3], j)));
-      *reinterpret_cast<uint4*>(dst + kCoreBytes) = make_uint4(int4_hi_x16(word(p.b[0], j)), int4_hi_x16(word(p.b[1], j)),
-                                                               int4_hi_x16(word(p.b[2], j)), int4_hi_x16(word(p.b[3], j)));
+      const uint4 lo = make_uint4(int4_lo_x16(word(p.b[0], j)), int4_lo_x16(word(p.b[1], j)),
+                                  int4_lo_x16(word(p.b[2], j)), int4_lo_x16(word(p.b[3], j)));
+      const uint4 hi = make_uint4(int4_hi_x16(word(p.b[0], j)), int4_hi_x16(word(p.b[1], j)),
+                                  int4_hi_x16(word(p.b[2], j)), int4_hi_x16(word(p.b[3], j)));
+      if constexpr (kSwizzled) {  // k-step j = 16-byte chunks 2j (even codes) and 2j + 1 (odd codes)
+        uint8_t* line = b_store + buf * kTileBytes;
+        *reinterpret_cast<uint4*>(line + (((2 * j) ^ (tid % 8)) * 16)) = lo;
+        *reinterpret_cast<uint4*>(line + (((2 * j + 1) ^ (tid % 8)) * 16)) = hi;
+      } else {
+        uint8_t* dst = b_store + buf * kTileBytes + j * kStepBytes;
+        *reinterpret_cast<uint4*>(dst) = lo;
+        *reinterpret_cast<uint4*>(dst + kCoreBytes) = hi;
+      }
     }
   };
 
@@ -180,7 +219,8 @@ __global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4
       frag[j][1] = int4_lo_x16(word(packed[S].a[1], j));
       frag[j][2] = int4_hi_x16(word(packed[S].a[0], j));
       frag[j][3] = int4_hi_x16(word(packed[S].a[1], j));
-      desc[j] = kmajor_desc(smem + S * kTileBytes + j * kStepBytes);
+      desc[j] = kSwizzled ? swizzled_desc(smem + S * kTileBytes, j)
+                          : interleaved_desc(smem + S * kTileBytes + j * kStepBytes);
       // Pinned before the fence: an input defined between the wgmmas of a stage serialises them.
       fence_operand(desc[j]);
 #pragma unroll
@@ -223,17 +263,20 @@ __global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4
 #endif
 }
 
-template <bool kASigned>
-void launch_signed(const W4A4GemmArgs& args, cudaStream_t stream) {
-  const auto kernel = w4a4_gemm_wgmma_kernel<kASigned>;
+template <bool kASigned, bool kSwizzled>
+void launch_variant(const W4A4GemmArgs& args, cudaStream_t stream) {
+  const auto kernel = w4a4_gemm_wgmma_kernel<kASigned, kSwizzled>;
+  constexpr int smem_bytes = kSmemBytes + (kSwizzled ? 1024 : 0);
   static const bool configured = [&] {
-    FQ_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+    FQ_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes));
     return true;
   }();
   (void)configured;
   const int64_t row_tiles = ceil_div(args.m, kBM) + (args.expert_offsets != nullptr ? args.experts : 0);
-  const dim3 grid(static_cast<unsigned>(ceil_div(args.n, kBN)), static_cast<unsigned>(row_tiles));
-  kernel<<<grid, kThreads, kSmemBytes, stream>>>(args);
+  const int64_t col_tiles = ceil_div(args.n, kBN);
+  const dim3 grid = kSwizzled ? dim3(static_cast<unsigned>(row_tiles * col_tiles))
+                              : dim3(static_cast<unsigned>(col_tiles), static_cast<unsigned>(row_tiles));
+  kernel<<<grid, kThreads, smem_bytes, stream>>>(args);
   FQ_CUDA_CHECK_LAUNCH();
 }
 
@@ -273,14 +316,15 @@ bool w4a4_gemm_wgmma_available() {
   return available;
 }
 
-void launch_w4a4_gemm_wgmma(const W4A4GemmArgs& args, cudaStream_t stream) {
+void launch_w4a4_gemm_wgmma(const W4A4GemmArgs& args, bool swizzled, cudaStream_t stream) {
   FQ_CHECK(w4a4_gemm_wgmma_available(), "launch_w4a4_gemm_wgmma: needs an sm_90 (Hopper) device");
   FQ_CHECK(ceil_div(args.m, kBM) + args.experts < 65536, "launch_w4a4_gemm_wgmma: ", args.m,
            " rows exceed the grid's row-tile limit");
-  if (args.a_zero == nullptr) {
-    launch_signed<true>(args, stream);
+  const bool sym = args.a_zero == nullptr;
+  if (swizzled) {
+    sym ? launch_variant<true, true>(args, stream) : launch_variant<false, true>(args, stream);
   } else {
-    launch_signed<false>(args, stream);
+    sym ? launch_variant<true, false>(args, stream) : launch_variant<false, false>(args, stream);
   }
 }
 

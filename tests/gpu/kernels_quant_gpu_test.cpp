@@ -19,7 +19,10 @@ namespace {
 // step where the quotient sits at a rounding boundary. Bounds on the fraction of such codes:
 constexpr double kFusedCodeMismatchFraction = 1e-3;    // bf16 intermediate may also round the other way
 constexpr double kFloat32CodeMismatchFraction = 1e-4;  // float32 summation order only
-constexpr double kScaleRelTol = 1e-5;                  // per-token scales (max of the transformed row)
+constexpr double kFloat32ScaleRelTol = 1e-5;  // per-token scales (max of the transformed row), float32 path
+// With bf16 intermediates the row maximum may move by about one bf16 step of its largest term (2^-8) when
+// that term's rounding flips; outlier channels make single terms dominate (seen: 1.2e-3 on 300 rows).
+constexpr double kFusedScaleRelTol = 4e-3;
 // The bf16 products of the fused kernel add little to the 4-bit quantization error itself.
 constexpr double kBf16ErrorGrowth = 1.05;
 
@@ -39,13 +42,13 @@ void expect_identical(const PackedInt4Rows& gpu, const PackedInt4Rows& cpu, cons
 
 // Codes may differ by one step on a bounded fraction of elements; dequantized values by at most one step.
 void expect_close(const PackedInt4Rows& gpu_any, const PackedInt4Rows& cpu, double max_mismatch,
-                  const std::string& what) {
+                  double scale_tol, const std::string& what) {
   PackedInt4Rows gpu = gpu_any;
   gpu.packed = gpu.packed.cpu();
   gpu.scale = gpu.scale.cpu();
   if (gpu.zero.defined()) gpu.zero = gpu.zero.cpu();
   const double scale_err = ((gpu.scale - cpu.scale).abs() / cpu.scale).max().item<double>();
-  EXPECT_LE(scale_err, kScaleRelTol) << what << ": largest relative scale difference";
+  EXPECT_LE(scale_err, scale_tol) << what << ": largest relative scale difference";
   const at::Tensor deq_gpu = dequantize_rows_int4(gpu, at::kDouble);
   const at::Tensor deq_cpu = dequantize_rows_int4(cpu, at::kDouble);
   const double steps = ((deq_gpu - deq_cpu).abs() / cpu.scale.to(at::kDouble).unsqueeze(1)).max().item<double>();
@@ -143,7 +146,7 @@ TEST(KronTransformQuantGpu, FusedKernelMatchesBf16ReferenceOnEveryModelSize) {
                                (c.has_diag ? " +diag" : "") + " rows=" + std::to_string(rows) + " " + describe(cfg);
       const PackedInt4Rows gpu = kron_transform_quantize(x.to(at::kCUDA), tg, cfg, TransformPrecision::kBf16);
       const PackedInt4Rows cpu = kron_transform_quantize(x, t, cfg, TransformPrecision::kBf16);
-      expect_close(gpu, cpu, kFusedCodeMismatchFraction, what);
+      expect_close(gpu, cpu, kFusedCodeMismatchFraction, kFusedScaleRelTol, what);
     }
   }
 }
@@ -160,7 +163,7 @@ TEST(KronTransformQuantGpu, Float32PathMatchesFloat32Reference) {
       const PackedInt4Rows gpu =
           kron_transform_quantize(x.to(at::kCUDA), to_cuda(t), cfg, TransformPrecision::kFloat32);
       const PackedInt4Rows cpu = kron_transform_quantize(x, t, cfg, TransformPrecision::kFloat32);
-      expect_close(gpu, cpu, kFloat32CodeMismatchFraction,
+      expect_close(gpu, cpu, kFloat32CodeMismatchFraction, kFloat32ScaleRelTol,
                    std::to_string(c.n1) + "x" + std::to_string(c.n2) + " float32 " + describe(cfg));
     }
   }
