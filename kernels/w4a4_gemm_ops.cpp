@@ -21,7 +21,6 @@ gpu::W4A4GemmKernel to_gpu(W4A4Kernel k) {
   switch (k) {
     case W4A4Kernel::kMmaSync: return gpu::W4A4GemmKernel::kMmaSync;
     case W4A4Kernel::kWgmma: return gpu::W4A4GemmKernel::kWgmma;
-    case W4A4Kernel::kWgmmaSwizzled: return gpu::W4A4GemmKernel::kWgmmaSwizzled;
     case W4A4Kernel::kAuto: break;
   }
   return gpu::W4A4GemmKernel::kAuto;

@@ -9,10 +9,9 @@
 
 namespace fq::kernels {
 
-// Which CUDA kernel runs (ignored on the CPU). kAuto: wgmma (sm_90a) for more than 64 rows (per expert),
-// else mma.sync. kWgmmaSwizzled: the wgmma kernel with a 128-byte-swizzled weight tile and grouped tile
-// rasterisation.
-enum class W4A4Kernel { kAuto, kMmaSync, kWgmma, kWgmmaSwizzled };
+// Which CUDA kernel runs (ignored on the CPU). kAuto: wgmma (sm_90a) for more than 256 rows (per expert),
+// else mma.sync.
+enum class W4A4Kernel { kAuto, kMmaSync, kWgmma };
 
 // y = bf16((float(acc) * a.scale[m]) * w.scale[e(m), n] + bias[n]) with acc the exact integer sum of
 // (qa - za) * qb over K. a: [M rows, K cols]; w: dense [N, K/2] with expert_offsets undefined, or stacked

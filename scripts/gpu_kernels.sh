@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # On the GPU machine: builds only the GPU kernel tests and the W4A4 benchmark, runs both, and leaves logs
-# in $OUT (default ./gpu-out): env.log, configure.log, build.log, test_gpu.log/.xml, bench.log.
+# in $OUT (default ./build-gpu-out, ignored by git): env.log, configure.log, build.log, test_gpu.log/.xml,
+# bench.log (and ncu.log with NCU=1).
 #   bash scripts/gpu_kernels.sh            # build + tests + benchmark
 #   BENCH_ARGS="--tokens 2048" bash scripts/gpu_kernels.sh
 # Needs .deps/debs from scripts/fetch_gpu_deps.sh (Boost.Program_options, PCRE2, nlohmann-json).
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-out=${OUT:-$root/gpu-out}
+out=${OUT:-$root/build-gpu-out}
 mkdir -p "$out"
 cd "$root"
 export PATH=/usr/local/cuda/bin:$PATH

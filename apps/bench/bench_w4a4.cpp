@@ -27,6 +27,7 @@
 #include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime_api.h>
 
+#include "kernels/cuda/cuda_check.cuh"
 #include "kernels/cuda/w4a4_gemm.cuh"
 #include "kernels/int4_pack.h"
 #include "kernels/int4_weight.h"
@@ -50,18 +51,12 @@ std::vector<std::string> split(const std::string& text) {
 }
 
 
-#define BENCH_CUDA_CHECK(expr)                                                               \
-  do {                                                                                       \
-    const cudaError_t err_ = (expr);                                                         \
-    FQ_CHECK(err_ == cudaSuccess, "CUDA error in ", #expr, ": ", cudaGetErrorString(err_)); \
-  } while (0)
-
 cudaStream_t stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
 
 // RAII CUDA event (movable, not copyable).
 class Event {
  public:
-  Event() { BENCH_CUDA_CHECK(cudaEventCreate(&event_)); }
+  Event() { FQ_CUDA_CHECK(cudaEventCreate(&event_)); }
   ~Event() {
     if (event_ != nullptr) cudaEventDestroy(event_);
   }
@@ -73,11 +68,11 @@ class Event {
   Event(const Event&) = delete;
   Event& operator=(const Event&) = delete;
 
-  void record() { BENCH_CUDA_CHECK(cudaEventRecord(event_, stream())); }
-  void wait() { BENCH_CUDA_CHECK(cudaEventSynchronize(event_)); }
+  void record() { FQ_CUDA_CHECK(cudaEventRecord(event_, stream())); }
+  void wait() { FQ_CUDA_CHECK(cudaEventSynchronize(event_)); }
   float ms_since(const Event& start) const {
     float ms = 0.0f;
-    BENCH_CUDA_CHECK(cudaEventElapsedTime(&ms, start.event_, event_));
+    FQ_CUDA_CHECK(cudaEventElapsedTime(&ms, start.event_, event_));
     return ms;
   }
 
@@ -119,7 +114,7 @@ double copy_gb_per_s() {
   src.fill_(1);
   const double ms = time_ms(
       [&](int64_t) {
-        BENCH_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), bytes, cudaMemcpyDeviceToDevice, stream()));
+        FQ_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), bytes, cudaMemcpyDeviceToDevice, stream()));
       },
       200.0);
   return 2.0 * static_cast<double>(bytes) / (ms * 1e-3) / 1e9;
@@ -159,8 +154,7 @@ const std::vector<Linear>& linears() {
 struct Result {
   std::string model, name;
   int64_t tokens = 0, rows = 0;
-  double tq_ms = 0, tq_unfused_ms = 0, gemm_mma_ms = 0, gemm_wgmma_ms = 0, gemm_wgmma_sw_ms = 0, gemm_ms = 0,
-         bf16_ms = 0;
+  double tq_ms = 0, tq_unfused_ms = 0, gemm_mma_ms = 0, gemm_wgmma_ms = 0, gemm_ms = 0, bf16_ms = 0;
   double tq_gbs = 0, tq_copy_pct = 0, gemm_tops = 0, bf16_tflops = 0;
   double linear_ms() const { return tq_ms + gemm_ms; }
   double speedup() const { return bf16_ms / linear_ms(); }
@@ -257,10 +251,7 @@ Result run(const Linear& lin, int64_t tokens, double copy_gbs, double target_ms)
   r.gemm_ms = r.gemm_mma_ms;
   if (gpu::w4a4_gemm_wgmma_available() && per_expert >= 64) {
     r.gemm_wgmma_ms = gemm(W4A4Kernel::kWgmma);
-    r.gemm_wgmma_sw_ms = gemm(W4A4Kernel::kWgmmaSwizzled);
-    for (double t : {r.gemm_wgmma_ms, r.gemm_wgmma_sw_ms}) {
-      if (std::isfinite(t)) r.gemm_ms = std::min(r.gemm_ms, t);
-    }
+    if (std::isfinite(r.gemm_wgmma_ms)) r.gemm_ms = std::min(r.gemm_ms, r.gemm_wgmma_ms);
   }
   const double flops = 2.0 * static_cast<double>(r.rows) * lin.n * lin.k;
   r.gemm_tops = flops / (r.gemm_ms * 1e-3) / 1e12;
@@ -281,13 +272,12 @@ std::string json(const Result& r) {
   std::snprintf(buf, sizeof buf,
                 "{\"bench\":\"w4a4\",\"model\":\"%s\",\"linear\":\"%s\",\"tokens\":%lld,\"gemm_rows\":%lld,"
                 "\"tq_fused_us\":%.2f,\"tq_unfused_fp32_us\":%.2f,\"tq_GBps\":%.1f,\"tq_pct_copy\":%.1f,"
-                "\"gemm_mma_sync_us\":%.2f,\"gemm_wgmma_us\":%.2f,\"gemm_wgmma_swizzled_us\":%.2f,\"gemm_us\":%.2f,"
-                "\"gemm_TOPS\":%.1f,"
+                "\"gemm_mma_sync_us\":%.2f,\"gemm_wgmma_us\":%.2f,\"gemm_us\":%.2f,\"gemm_TOPS\":%.1f,"
                 "\"tq_over_gemm\":%.3f,\"w4a4_linear_us\":%.2f,\"bf16_us\":%.2f,\"bf16_TFLOPS\":%.1f,"
                 "\"speedup\":%.3f}",
                 r.model.c_str(), r.name.c_str(), static_cast<long long>(r.tokens), static_cast<long long>(r.rows),
                 r.tq_ms * 1e3, r.tq_unfused_ms * 1e3, r.tq_gbs, r.tq_copy_pct, r.gemm_mma_ms * 1e3,
-                r.gemm_wgmma_ms * 1e3, r.gemm_wgmma_sw_ms * 1e3, r.gemm_ms * 1e3, r.gemm_tops, r.tq_ms / r.gemm_ms, r.linear_ms() * 1e3,
+                r.gemm_wgmma_ms * 1e3, r.gemm_ms * 1e3, r.gemm_tops, r.tq_ms / r.gemm_ms, r.linear_ms() * 1e3,
                 r.bf16_ms * 1e3, r.bf16_tflops, r.speedup());
   return buf;
 }
@@ -309,17 +299,16 @@ void print_table(const std::vector<Result>& results, double copy_gbs) {
   }
   int device = 0;
   cudaDeviceProp prop{};
-  BENCH_CUDA_CHECK(cudaGetDevice(&device));
-  BENCH_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  FQ_CUDA_CHECK(cudaGetDevice(&device));
+  FQ_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
   std::printf("\nW4A4 linears on %s; device copy bandwidth %.0f GB/s (read + write)\n", prop.name, copy_gbs);
-  std::printf("%-9s %-15s %6s | %8s %6s %5s %8s | %8s %8s %8s %5s %6s | %8s %8s %6s %7s\n", "model", "linear",
-              "tokens", "tq us", "GB/s", "%cp", "unfus us", "mma us", "wgmma us", "wgsw us", "TOPS", "tq/gm",
-              "w4a4 us", "bf16 us", "TFLOPS", "speedup");
+  std::printf("%-9s %-15s %6s | %8s %6s %5s %8s | %8s %8s %5s %6s | %8s %8s %6s %7s\n", "model", "linear",
+              "tokens", "tq us", "GB/s", "%cp", "unfus us", "mma us", "wgmma us", "TOPS", "tq/gm", "w4a4 us",
+              "bf16 us", "TFLOPS", "speedup");
   for (const Result& r : results) {
-    std::printf("%-9s %-15s %6lld | %8.1f %6.0f %5.1f %8.1f | %8.1f %8.1f %8.1f %5.0f %6.3f | %8.1f %8.1f %6.0f %6.2fx\n",
+    std::printf("%-9s %-15s %6lld | %8.1f %6.0f %5.1f %8.1f | %8.1f %8.1f %5.0f %6.3f | %8.1f %8.1f %6.0f %6.2fx\n",
                 r.model.c_str(), r.name.c_str(), static_cast<long long>(r.tokens), r.tq_ms * 1e3, r.tq_gbs,
-                r.tq_copy_pct, r.tq_unfused_ms * 1e3, r.gemm_mma_ms * 1e3, r.gemm_wgmma_ms * 1e3,
-                r.gemm_wgmma_sw_ms * 1e3, r.gemm_tops,
+                r.tq_copy_pct, r.tq_unfused_ms * 1e3, r.gemm_mma_ms * 1e3, r.gemm_wgmma_ms * 1e3, r.gemm_tops,
                 r.tq_ms / r.gemm_ms, r.linear_ms() * 1e3, r.bf16_ms * 1e3, r.bf16_tflops, r.speedup());
   }
 }

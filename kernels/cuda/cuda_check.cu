@@ -2,12 +2,12 @@
 
 namespace fq::kernels::gpu {
 
-int current_sm_count() {
+int current_device_attribute(cudaDeviceAttr attribute) {
   int device = 0;
   FQ_CUDA_CHECK(cudaGetDevice(&device));
-  int sms = 0;
-  FQ_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  return sms;
+  int value = 0;
+  FQ_CUDA_CHECK(cudaDeviceGetAttribute(&value, attribute, device));
+  return value;
 }
 
 }  // namespace fq::kernels::gpu

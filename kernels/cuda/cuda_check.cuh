@@ -20,8 +20,10 @@
 
 namespace fq::kernels::gpu {
 
-// Multiprocessor count of the current device.
-int current_sm_count();
+// An attribute of the current device (cudaDevAttrMultiProcessorCount, ...).
+int current_device_attribute(cudaDeviceAttr attribute);
+
+inline int current_sm_count() { return current_device_attribute(cudaDevAttrMultiProcessorCount); }
 
 // Integer division rounding up.
 __host__ __device__ constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }

@@ -6,6 +6,7 @@
 
 #include "kernels/cuda/cuda_check.cuh"
 #include "kernels/cuda/sm80_primitives.cuh"
+#include "kernels/cuda/warp_reduce.cuh"
 
 namespace fq::kernels::gpu {
 namespace {
@@ -52,17 +53,6 @@ FQ_HOST_DEVICE Plan make_plan(int n1, int n2, int n2p, bool has_right) {
   p.off_red = p.off_out + out_total;
   p.total_bytes = p.off_red + kWarps * 2 * static_cast<int>(sizeof(float));
   return p;
-}
-
-__device__ __forceinline__ float warp_max(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
-__device__ __forceinline__ float warp_min(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v = fminf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
 }
 
 template <int N2P>
@@ -250,13 +240,7 @@ __global__ void __launch_bounds__(kThreads, (N2P <= 128) ? 2 : 1)
   }
 }
 
-int max_optin_smem() {
-  int device = 0;
-  FQ_CUDA_CHECK(cudaGetDevice(&device));
-  int bytes = 0;
-  FQ_CUDA_CHECK(cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  return bytes;
-}
+int max_optin_smem() { return current_device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin); }
 
 int padded_n2(int64_t n2) { return static_cast<int>((n2 + 15) / 16 * 16); }
 

@@ -5,6 +5,7 @@
 #include <cuda_bf16.h>
 
 #include "kernels/cuda/cuda_check.cuh"
+#include "kernels/cuda/warp_reduce.cuh"
 
 namespace fq::kernels::gpu {
 namespace {
@@ -33,17 +34,6 @@ __device__ __forceinline__ void load8<__nv_bfloat16>(const __nv_bfloat16* src, f
     v[2 * i] = f.x;
     v[2 * i + 1] = f.y;
   }
-}
-
-__device__ __forceinline__ float warp_max(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
-__device__ __forceinline__ float warp_min(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v = fminf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
 }
 
 // One warp per row: a max/min pass, then a quantize-and-pack pass (the row is re-read from L1/L2).

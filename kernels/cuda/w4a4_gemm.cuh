@@ -31,9 +31,9 @@ struct W4A4GemmArgs {
   int32_t* out_accumulators = nullptr;  // [M, N]: the exact integer sums instead of out (tests, debugging)
 };
 
-// Which kernel runs. kAuto takes the wgmma kernel on sm_90 devices where the shape suits it, else mma.sync.
-// kWgmmaSwizzled: the wgmma kernel with a 128-byte-swizzled B layout and grouped tile rasterisation.
-enum class W4A4GemmKernel { kAuto, kMmaSync, kWgmma, kWgmmaSwizzled };
+// Which kernel runs. kAuto: wgmma on sm_90a devices for more than 256 rows (per expert), where it is faster
+// (docs/BENCHMARKS.md); mma.sync otherwise.
+enum class W4A4GemmKernel { kAuto, kMmaSync, kWgmma };
 
 // Requirements (checked, fq::Error otherwise): K % 32 == 0 and K <= 65536 (exact int32 sums), N % 8 == 0,
 // a and b 16-byte aligned. Rows past an expert's offsets range are never read or written.
@@ -42,6 +42,6 @@ void launch_w4a4_gemm(const W4A4GemmArgs& args, W4A4GemmKernel kernel, cudaStrea
 // The individual kernels (w4a4_gemm_sm80.cu, w4a4_gemm_sm90.cu).
 void launch_w4a4_gemm_mma_sync(const W4A4GemmArgs& args, cudaStream_t stream);
 bool w4a4_gemm_wgmma_available();
-void launch_w4a4_gemm_wgmma(const W4A4GemmArgs& args, bool swizzled, cudaStream_t stream);
+void launch_w4a4_gemm_wgmma(const W4A4GemmArgs& args, cudaStream_t stream);
 
 }  // namespace fq::kernels::gpu

@@ -3,14 +3,18 @@
 // CTA tile 128 x 256, two warpgroups of 64 rows each, 128 k per step. No packed tile touches shared memory:
 //   A (activations): each thread loads its fragment rows straight from global memory (16 bytes = 32 codes
 //     per row per step) and expands them in registers; wgmma reads A from registers.
-//   B (weights): each thread loads one weight row's 64 packed bytes, expands them to int8 and stores them in
-//     the canonical no-swizzle K-major layout (8x16-byte core matrices) that wgmma reads from shared memory.
+//   B (weights): each thread loads one weight row's 64 packed bytes, expands them to int8 and stores them as
+//     one 128-byte line of the 128-byte-swizzled K-major layout that wgmma reads from shared memory.
 // k is permuted inside each 128-wide step (the same way for A and B, so the sum is unchanged): lane c of a
 // quad takes the packed bytes [16c, 16c+16) = 4 words; word j feeds 32-wide k-step j, its even codes the
 // fragment slots [4c, 4c+4), its odd codes [16+4c, 16+4c+4) (int4_lo_x16 / int4_hi_x16).
 // Pipeline: registers hold the packed data of the next two steps; the expanded B is double-buffered in
 // shared memory; each step issues 4 wgmma asynchronously and overlaps them with the global loads of step
-// t + 2 and the expansion of B(t + 1).
+// t + 2 and the expansion of B(t + 1). Tiles are rasterised in groups of 8 row tiles that walk all column
+// tiles together, so that a wave reuses its weight tiles from L2.
+// Measured (docs/BENCHMARKS.md, ncu): ~720-830 TOPS on LLaMA-70B shapes, limited by the latency of the
+// global loads into registers (one CTA of 8 warps per SM at 244 registers). An interleaved (no-swizzle)
+// layout with column tiles fastest ran within +-7% (better for short K, worse for wide N) and was dropped.
 #include <type_traits>
 
 #include "kernels/cuda/cuda_check.cuh"
@@ -24,34 +28,25 @@ namespace {
 constexpr int kBM = 128;
 constexpr int kBN = 256;
 constexpr int kBK = 128;
-constexpr int kThreads = 256;               // two warpgroups; thread t also expands weight row t
-constexpr int kStepBytes = kBN * 32;        // int8 B of one 32-wide k-step: 32 n-groups x 2 core matrices
-constexpr int kTileBytes = 4 * kStepBytes;  // one 128-wide step
-constexpr int kSmemBytes = 2 * kTileBytes;  // double buffer
-constexpr int kRasterGroup = 8;             // row tiles per rasterisation group (swizzled variant)
-constexpr int kCoreBytes = 128;             // 8 rows x 16 bytes
-constexpr int kGroupBytes = 2 * kCoreBytes; // the two k-halves of one 8-row group
+constexpr int kThreads = 256;                 // two warpgroups; thread t also expands weight row t
+constexpr int kLineBytes = kBK;               // one weight row's int8 values of a step
+constexpr int kAtomBytes = 8 * kLineBytes;    // a swizzle atom: 8 lines
+constexpr int kTileBytes = kBN * kLineBytes;  // the int8 B tile of one step
+constexpr int kSmemBytes = 2 * kTileBytes + kAtomBytes;  // double buffer + slack to align the atoms
+constexpr int kRasterGroup = 8;               // row tiles per rasterisation group
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
-// Shared-memory matrix descriptors of the int8 B tile, K-major, in 16-byte units: start address, leading
-// byte offset (next core matrix along K), stride byte offset (next 8-row group along N), layout type.
-// Interleaved (no swizzle): core matrices of 8 rows x 16 bytes, the two k-halves of a 32-wide step 128 bytes
-// apart, 8-row groups 256 bytes apart; one 8 KB block per k-step.
-__device__ __forceinline__ uint64_t interleaved_desc(const void* step_base) {
-  uint64_t desc = (static_cast<uint64_t>(smem_addr(step_base)) & 0x3FFFF) >> 4;
-  desc |= static_cast<uint64_t>(kCoreBytes >> 4) << 16;
-  desc |= static_cast<uint64_t>(kGroupBytes >> 4) << 32;
-  return desc;  // base offset 0, layout type 0
-}
-// 128-byte swizzle: each weight row's 128 k-values of a step form one 128-byte line, 8 lines an atom of 1024
-// bytes whose 16-byte chunks are XOR-ed with the line index (chunk' = chunk ^ (row % 8)); k-step j starts
-// 32 bytes into the line (the hardware applies the XOR to the full address), atoms are 1024 bytes apart.
+// Shared-memory matrix descriptor of the int8 B tile, K-major with 128-byte swizzle, in 16-byte units: each
+// weight row's 128 k-values of a step form one 128-byte line, 8 lines an atom of 1024 bytes whose 16-byte
+// chunks are XOR-ed with the line index (chunk' = chunk ^ (row % 8)). k-step j starts 32 bytes into the line
+// (the hardware applies the XOR to the full address); atoms are 1024 bytes apart (stride byte offset); the
+// leading byte offset is unused with swizzling (1 by convention); layout type 1 = 128-byte swizzle.
 __device__ __forceinline__ uint64_t swizzled_desc(const void* tile_base, int step) {
   uint64_t desc = ((static_cast<uint64_t>(smem_addr(tile_base)) + 32 * step) & 0x3FFFF) >> 4;
-  desc |= uint64_t{1} << 16;                     // leading byte offset: unused with swizzling (1 by convention)
-  desc |= static_cast<uint64_t>(1024 >> 4) << 32;  // stride byte offset: 8 lines of 128 bytes
-  desc |= uint64_t{1} << 62;                     // layout type 1: 128-byte swizzle
+  desc |= uint64_t{1} << 16;
+  desc |= static_cast<uint64_t>(kAtomBytes >> 4) << 32;
+  desc |= uint64_t{1} << 62;
   return desc;
 }
 
@@ -119,27 +114,20 @@ struct PackedStep {
   uint4 b[4];  // weight row `tid`, all 64 bytes
 };
 
-// kSwizzled: the 128-byte-swizzled B layout and a grouped rasterisation of the tiles (GROUP_M row tiles
-// walk all column tiles together, so the weight tiles of a wave are reused from L2); otherwise the
-// interleaved layout with column tiles fastest.
-template <bool kASigned, bool kSwizzled>
+template <bool kASigned>
 __global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4GemmArgs args) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ __align__(1024) uint8_t smem_raw[];
   // Swizzle atoms need 1024-byte alignment; the launch reserves the slack.
-  uint8_t* smem = kSwizzled ? smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023) : smem_raw;
-  const int64_t n_tiles = ceil_div(args.n, kBN);
-  int64_t row_tile = blockIdx.y;
-  int64_t col_tile = blockIdx.x;
-  if constexpr (kSwizzled) {
-    const int64_t row_tiles = gridDim.x / n_tiles;
-    const int64_t width = kRasterGroup * n_tiles;
-    const int64_t group = blockIdx.x / width;
-    const int64_t first = group * kRasterGroup;
-    const int64_t size = row_tiles - first < kRasterGroup ? row_tiles - first : kRasterGroup;
-    row_tile = first + (blockIdx.x % width) % size;
-    col_tile = (blockIdx.x % width) / size;
-  }
+  uint8_t* smem = smem_raw + ((kAtomBytes - (smem_addr(smem_raw) % kAtomBytes)) % kAtomBytes);
+  // Grouped rasterisation (as Triton's GROUP_SIZE_M): blocks walk kRasterGroup row tiles x all column tiles.
+  const int64_t col_tiles = ceil_div(args.n, kBN);
+  const int64_t row_tiles = gridDim.x / col_tiles;
+  const int64_t width = kRasterGroup * col_tiles;
+  const int64_t first = blockIdx.x / width * kRasterGroup;
+  const int64_t group_rows = row_tiles - first < kRasterGroup ? row_tiles - first : kRasterGroup;
+  const int64_t row_tile = first + (blockIdx.x % width) % group_rows;
+  const int64_t col_tile = (blockIdx.x % width) / group_rows;
   RowTile tile;
   if (!locate_row_tile<kBM>(args, row_tile, &tile)) return;
   const int64_t n0 = col_tile * kBN;
@@ -160,9 +148,8 @@ __global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4
   const bool a_valid0 = warp_row0 < rows_a;
   const bool a_valid1 = warp_row0 + 8 < rows_a;
   const bool b_valid = tid < rows_b;
-  // Where this thread's expanded weight row goes: interleaved, row tid of its core matrices in each k-step
-  // block; swizzled, line tid % 8 of atom tid / 8.
-  uint8_t* b_store = kSwizzled ? smem + (tid / 8) * 1024 + (tid % 8) * 128 : smem + (tid / 8) * kGroupBytes + (tid % 8) * 16;
+  // This thread's expanded weight row is line tid % 8 of atom tid / 8.
+  uint8_t* b_line = smem + (tid / 8) * kAtomBytes + (tid % 8) * kLineBytes;
 
   auto load_step = [&](PackedStep& p, int kt) {
     const int64_t kbyte = static_cast<int64_t>(kt) * (kBK / 2);
@@ -179,15 +166,10 @@ __global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4
                                   int4_lo_x16(word(p.b[2], j)), int4_lo_x16(word(p.b[3], j)));
       const uint4 hi = make_uint4(int4_hi_x16(word(p.b[0], j)), int4_hi_x16(word(p.b[1], j)),
                                   int4_hi_x16(word(p.b[2], j)), int4_hi_x16(word(p.b[3], j)));
-      if constexpr (kSwizzled) {  // k-step j = 16-byte chunks 2j (even codes) and 2j + 1 (odd codes)
-        uint8_t* line = b_store + buf * kTileBytes;
-        *reinterpret_cast<uint4*>(line + (((2 * j) ^ (tid % 8)) * 16)) = lo;
-        *reinterpret_cast<uint4*>(line + (((2 * j + 1) ^ (tid % 8)) * 16)) = hi;
-      } else {
-        uint8_t* dst = b_store + buf * kTileBytes + j * kStepBytes;
-        *reinterpret_cast<uint4*>(dst) = lo;
-        *reinterpret_cast<uint4*>(dst + kCoreBytes) = hi;
-      }
+      // k-step j = 16-byte chunks 2j (even codes) and 2j + 1 (odd codes) of the line, swizzled.
+      uint8_t* line = b_line + buf * kTileBytes;
+      *reinterpret_cast<uint4*>(line + (((2 * j) ^ (tid % 8)) * 16)) = lo;
+      *reinterpret_cast<uint4*>(line + (((2 * j + 1) ^ (tid % 8)) * 16)) = hi;
     }
   };
 
@@ -219,8 +201,7 @@ __global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4
       frag[j][1] = int4_lo_x16(word(packed[S].a[1], j));
       frag[j][2] = int4_hi_x16(word(packed[S].a[0], j));
       frag[j][3] = int4_hi_x16(word(packed[S].a[1], j));
-      desc[j] = kSwizzled ? swizzled_desc(smem + S * kTileBytes, j)
-                          : interleaved_desc(smem + S * kTileBytes + j * kStepBytes);
+      desc[j] = swizzled_desc(smem + S * kTileBytes, j);
       // Pinned before the fence: an input defined between the wgmmas of a stage serialises them.
       fence_operand(desc[j]);
 #pragma unroll
@@ -263,20 +244,18 @@ __global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4
 #endif
 }
 
-template <bool kASigned, bool kSwizzled>
-void launch_variant(const W4A4GemmArgs& args, cudaStream_t stream) {
-  const auto kernel = w4a4_gemm_wgmma_kernel<kASigned, kSwizzled>;
-  constexpr int smem_bytes = kSmemBytes + (kSwizzled ? 1024 : 0);
+template <bool kASigned>
+void launch_signed(const W4A4GemmArgs& args, cudaStream_t stream) {
+  const auto kernel = w4a4_gemm_wgmma_kernel<kASigned>;
   static const bool configured = [&] {
-    FQ_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes));
+    FQ_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
     return true;
   }();
   (void)configured;
   const int64_t row_tiles = ceil_div(args.m, kBM) + (args.expert_offsets != nullptr ? args.experts : 0);
-  const int64_t col_tiles = ceil_div(args.n, kBN);
-  const dim3 grid = kSwizzled ? dim3(static_cast<unsigned>(row_tiles * col_tiles))
-                              : dim3(static_cast<unsigned>(col_tiles), static_cast<unsigned>(row_tiles));
-  kernel<<<grid, kThreads, smem_bytes, stream>>>(args);
+  const int64_t blocks = row_tiles * ceil_div(args.n, kBN);
+  FQ_CHECK(blocks < (int64_t{1} << 31), "launch_w4a4_gemm_wgmma: ", blocks, " tiles exceed the grid limit");
+  kernel<<<static_cast<unsigned>(blocks), kThreads, kSmemBytes, stream>>>(args);
   FQ_CUDA_CHECK_LAUNCH();
 }
 
@@ -291,12 +270,10 @@ __global__ void wgmma_probe_kernel(int* built_for_sm90a) {
 }
 
 bool probe_wgmma() {
-  int device = 0;
-  FQ_CUDA_CHECK(cudaGetDevice(&device));
-  int major = 0, minor = 0;
-  FQ_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  FQ_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
-  if (major != 9 || minor != 0) return false;
+  if (current_device_attribute(cudaDevAttrComputeCapabilityMajor) != 9 ||
+      current_device_attribute(cudaDevAttrComputeCapabilityMinor) != 0) {
+    return false;
+  }
   int* flag = nullptr;
   FQ_CUDA_CHECK(cudaMalloc(&flag, sizeof(int)));
   wgmma_probe_kernel<<<1, 1>>>(flag);
@@ -316,15 +293,12 @@ bool w4a4_gemm_wgmma_available() {
   return available;
 }
 
-void launch_w4a4_gemm_wgmma(const W4A4GemmArgs& args, bool swizzled, cudaStream_t stream) {
+void launch_w4a4_gemm_wgmma(const W4A4GemmArgs& args, cudaStream_t stream) {
   FQ_CHECK(w4a4_gemm_wgmma_available(), "launch_w4a4_gemm_wgmma: needs an sm_90 (Hopper) device");
-  FQ_CHECK(ceil_div(args.m, kBM) + args.experts < 65536, "launch_w4a4_gemm_wgmma: ", args.m,
-           " rows exceed the grid's row-tile limit");
-  const bool sym = args.a_zero == nullptr;
-  if (swizzled) {
-    sym ? launch_variant<true, true>(args, stream) : launch_variant<false, true>(args, stream);
+  if (args.a_zero == nullptr) {
+    launch_signed<true>(args, stream);
   } else {
-    sym ? launch_variant<true, false>(args, stream) : launch_variant<false, false>(args, stream);
+    launch_signed<false>(args, stream);
   }
 }
 

@@ -50,21 +50,12 @@ Int4Weight to_cuda(const Int4Weight& w) {
 std::vector<W4A4Kernel> kernels_to_test() {
   std::vector<W4A4Kernel> k = {W4A4Kernel::kMmaSync};
 #ifdef FLATQUANT_HAVE_CUDA
-  if (gpu::w4a4_gemm_wgmma_available()) {
-    k.push_back(W4A4Kernel::kWgmma);
-    k.push_back(W4A4Kernel::kWgmmaSwizzled);
-  }
+  if (gpu::w4a4_gemm_wgmma_available()) k.push_back(W4A4Kernel::kWgmma);
 #endif
   return k;
 }
 
-const char* name(W4A4Kernel k) {
-  switch (k) {
-    case W4A4Kernel::kWgmma: return "wgmma";
-    case W4A4Kernel::kWgmmaSwizzled: return "wgmma-swizzled";
-    default: return "mma.sync";
-  }
-}
+const char* name(W4A4Kernel k) { return k == W4A4Kernel::kWgmma ? "wgmma" : "mma.sync"; }
 
 void check_dense(int64_t m, int64_t n, int64_t k, bool symmetric, bool with_bias, uint64_t seed) {
   const PackedInt4Rows a = make_rows(m, k, symmetric, seed);
