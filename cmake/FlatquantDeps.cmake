@@ -36,9 +36,17 @@ if(FLATQUANT_CUDA AND TARGET torch_cuda)
   include(CheckLanguage)
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
-    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+    # LibTorch's CMake config appends -gencode flags for its own architecture list (detected or a default
+    # that may name architectures CUDA 13 dropped) to CMAKE_CUDA_FLAGS and turns CMAKE_CUDA_ARCHITECTURES
+    # off; flatquant picks its architecture itself (FLATQUANT_CUDA_GENCODE, used by kernels/).
+    string(REGEX REPLACE "-gencode[ =]arch=[^ ]+" "" CMAKE_CUDA_FLAGS "${CMAKE_CUDA_FLAGS}")
+    if(NOT CMAKE_CUDA_ARCHITECTURES)
       set(CMAKE_CUDA_ARCHITECTURES 90)
     endif()
+    set(FLATQUANT_CUDA_GENCODE "-gencode=arch=compute_90a,code=sm_90a" CACHE STRING
+        "nvcc target of the CUDA kernels (sm_90a: the wgmma GEMM needs Hopper's arch-specific target)")
+    set(CMAKE_CUDA_STANDARD 17)
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
     enable_language(CUDA)
     find_package(CUDAToolkit REQUIRED)
     set(FLATQUANT_HAVE_CUDA ON)

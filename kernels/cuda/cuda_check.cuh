@@ -1,0 +1,31 @@
+// CUDA runtime error checks of the kernel launchers (after DeepGEMM's DG_CUDA_RUNTIME_CHECK): a failing call
+// throws fq::Error "CUDA runtime error (file:line): <call>: <name> (<text>)".
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include "lib/core/error.h"
+
+#define FQ_CUDA_CHECK(expr)                                                                                 \
+  do {                                                                                                      \
+    const cudaError_t fq_cuda_err_ = (expr);                                                                \
+    if (fq_cuda_err_ != cudaSuccess)                                                                        \
+      throw ::fq::Error(::fq::str("CUDA runtime error (", __FILE__, ":", __LINE__, "): ", #expr, ": ",      \
+                                  cudaGetErrorName(fq_cuda_err_), " (", cudaGetErrorString(fq_cuda_err_), ")")); \
+  } while (0)
+
+// After a kernel launch: reports launch-configuration errors at once (execution errors surface at the
+// next synchronising call).
+#define FQ_CUDA_CHECK_LAUNCH() FQ_CUDA_CHECK(cudaGetLastError())
+
+namespace fq::kernels::gpu {
+
+// An attribute of the current device (cudaDevAttrMultiProcessorCount, ...).
+int current_device_attribute(cudaDeviceAttr attribute);
+
+inline int current_sm_count() { return current_device_attribute(cudaDevAttrMultiProcessorCount); }
+
+// Integer division rounding up.
+__host__ __device__ constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+}  // namespace fq::kernels::gpu

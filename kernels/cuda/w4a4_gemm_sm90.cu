@@ -1,0 +1,305 @@
+// W4A4 GEMM with Hopper warpgroup MMA (wgmma, sm_90a), int8 MMA fed from int4.
+//
+// CTA tile 128 x 256, two warpgroups of 64 rows each, 128 k per step. No packed tile touches shared memory:
+//   A (activations): each thread loads its fragment rows straight from global memory (16 bytes = 32 codes
+//     per row per step) and expands them in registers; wgmma reads A from registers.
+//   B (weights): each thread loads one weight row's 64 packed bytes, expands them to int8 and stores them as
+//     one 128-byte line of the 128-byte-swizzled K-major layout that wgmma reads from shared memory.
+// k is permuted inside each 128-wide step (the same way for A and B, so the sum is unchanged): lane c of a
+// quad takes the packed bytes [16c, 16c+16) = 4 words; word j feeds 32-wide k-step j, its even codes the
+// fragment slots [4c, 4c+4), its odd codes [16+4c, 16+4c+4) (int4_lo_x16 / int4_hi_x16).
+// Pipeline: registers hold the packed data of the next two steps; the expanded B is double-buffered in
+// shared memory; each step issues 4 wgmma asynchronously and overlaps them with the global loads of step
+// t + 2 and the expansion of B(t + 1). Tiles are rasterised in groups of 8 row tiles that walk all column
+// tiles together, so that a wave reuses its weight tiles from L2.
+// Measured (docs/BENCHMARKS.md, ncu): ~720-830 TOPS on LLaMA-70B shapes, limited by the latency of the
+// global loads into registers (one CTA of 8 warps per SM at 244 registers). An interleaved (no-swizzle)
+// layout with column tiles fastest ran within +-7% (better for short K, worse for wide N) and was dropped.
+#include <type_traits>
+
+#include "kernels/cuda/cuda_check.cuh"
+#include "kernels/cuda/sm80_primitives.cuh"
+#include "kernels/cuda/w4a4_gemm.cuh"
+#include "kernels/cuda/w4a4_gemm_tile.cuh"
+
+namespace fq::kernels::gpu {
+namespace {
+
+constexpr int kBM = 128;
+constexpr int kBN = 256;
+constexpr int kBK = 128;
+constexpr int kThreads = 256;                 // two warpgroups; thread t also expands weight row t
+constexpr int kLineBytes = kBK;               // one weight row's int8 values of a step
+constexpr int kAtomBytes = 8 * kLineBytes;    // a swizzle atom: 8 lines
+constexpr int kTileBytes = kBN * kLineBytes;  // the int8 B tile of one step
+constexpr int kSmemBytes = 2 * kTileBytes + kAtomBytes;  // double buffer + slack to align the atoms
+constexpr int kRasterGroup = 8;               // row tiles per rasterisation group
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+
+// Shared-memory matrix descriptor of the int8 B tile, K-major with 128-byte swizzle, in 16-byte units: each
+// weight row's 128 k-values of a step form one 128-byte line, 8 lines an atom of 1024 bytes whose 16-byte
+// chunks are XOR-ed with the line index (chunk' = chunk ^ (row % 8)). k-step j starts 32 bytes into the line
+// (the hardware applies the XOR to the full address); atoms are 1024 bytes apart (stride byte offset); the
+// leading byte offset is unused with swizzling (1 by convention); layout type 1 = 128-byte swizzle.
+__device__ __forceinline__ uint64_t swizzled_desc(const void* tile_base, int step) {
+  uint64_t desc = ((static_cast<uint64_t>(smem_addr(tile_base)) + 32 * step) & 0x3FFFF) >> 4;
+  desc |= uint64_t{1} << 16;
+  desc |= static_cast<uint64_t>(kAtomBytes >> 4) << 32;
+  desc |= uint64_t{1} << 62;
+  return desc;
+}
+
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int kPending>
+__device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(kPending) : "memory");
+}
+// Ordinary shared-memory stores become visible to the tensor cores (the async proxy).
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+// Keeps the compiler from moving accumulator reads/writes across the asynchronous MMA (as CUTLASS's
+// warpgroup_fence_operand).
+__device__ __forceinline__ void fence_operand(int& r) { asm volatile("" : "+r"(r)::"memory"); }
+__device__ __forceinline__ void fence_operand(uint32_t& r) { asm volatile("" : "+r"(r)::"memory"); }
+__device__ __forceinline__ void fence_operand(uint64_t& r) { asm volatile("" : "+l"(r)::"memory"); }
+
+// D[64 x 256] += A[64 x 32] (registers) * B[32 x 256] (shared memory), int32; ATYPE "s8" or "u8". The
+// immediate scale-d 1 accumulates (the accumulators start at zero); a predicate set inside the asm would be a
+// non-wgmma instruction inside the pipeline stage and serialise it.
+#define FQ_WGMMA_M64N256K32_RS(ATYPE, d, a, desc_b) \
+  asm volatile( \
+      "wgmma.mma_async.sync.aligned.m64n256k32.s32." ATYPE ".s8 " \
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, " \
+      "%20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, " \
+      "%38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, " \
+      "%56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, " \
+      "%74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, " \
+      "%92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, " \
+      "%108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, " \
+      "%123, %124, %125, %126, %127}, {%128, %129, %130, %131}, %132, 1;\n" \
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]), \
+        "+r"(d[8]), "+r"(d[9]), "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15]), \
+        "+r"(d[16]), "+r"(d[17]), "+r"(d[18]), "+r"(d[19]), "+r"(d[20]), "+r"(d[21]), "+r"(d[22]), \
+        "+r"(d[23]), "+r"(d[24]), "+r"(d[25]), "+r"(d[26]), "+r"(d[27]), "+r"(d[28]), "+r"(d[29]), \
+        "+r"(d[30]), "+r"(d[31]), "+r"(d[32]), "+r"(d[33]), "+r"(d[34]), "+r"(d[35]), "+r"(d[36]), \
+        "+r"(d[37]), "+r"(d[38]), "+r"(d[39]), "+r"(d[40]), "+r"(d[41]), "+r"(d[42]), "+r"(d[43]), \
+        "+r"(d[44]), "+r"(d[45]), "+r"(d[46]), "+r"(d[47]), "+r"(d[48]), "+r"(d[49]), "+r"(d[50]), \
+        "+r"(d[51]), "+r"(d[52]), "+r"(d[53]), "+r"(d[54]), "+r"(d[55]), "+r"(d[56]), "+r"(d[57]), \
+        "+r"(d[58]), "+r"(d[59]), "+r"(d[60]), "+r"(d[61]), "+r"(d[62]), "+r"(d[63]), "+r"(d[64]), \
+        "+r"(d[65]), "+r"(d[66]), "+r"(d[67]), "+r"(d[68]), "+r"(d[69]), "+r"(d[70]), "+r"(d[71]), \
+        "+r"(d[72]), "+r"(d[73]), "+r"(d[74]), "+r"(d[75]), "+r"(d[76]), "+r"(d[77]), "+r"(d[78]), \
+        "+r"(d[79]), "+r"(d[80]), "+r"(d[81]), "+r"(d[82]), "+r"(d[83]), "+r"(d[84]), "+r"(d[85]), \
+        "+r"(d[86]), "+r"(d[87]), "+r"(d[88]), "+r"(d[89]), "+r"(d[90]), "+r"(d[91]), "+r"(d[92]), \
+        "+r"(d[93]), "+r"(d[94]), "+r"(d[95]), "+r"(d[96]), "+r"(d[97]), "+r"(d[98]), "+r"(d[99]), \
+        "+r"(d[100]), "+r"(d[101]), "+r"(d[102]), "+r"(d[103]), "+r"(d[104]), "+r"(d[105]), "+r"(d[106]), \
+        "+r"(d[107]), "+r"(d[108]), "+r"(d[109]), "+r"(d[110]), "+r"(d[111]), "+r"(d[112]), "+r"(d[113]), \
+        "+r"(d[114]), "+r"(d[115]), "+r"(d[116]), "+r"(d[117]), "+r"(d[118]), "+r"(d[119]), "+r"(d[120]), \
+        "+r"(d[121]), "+r"(d[122]), "+r"(d[123]), "+r"(d[124]), "+r"(d[125]), "+r"(d[126]), "+r"(d[127]) \
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b));
+
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+__device__ __forceinline__ uint32_t word(const uint4& v, int j) {
+  return j == 0 ? v.x : (j == 1 ? v.y : (j == 2 ? v.z : v.w));
+}
+
+__device__ __forceinline__ uint4 load16(const uint8_t* p, bool valid) {
+  return valid ? __ldg(reinterpret_cast<const uint4*>(p)) : make_uint4(0, 0, 0, 0);
+}
+
+// Packed data of one 128-wide k-step held by one thread.
+struct PackedStep {
+  uint4 a[2];  // A rows g and g + 8 of this warp, bytes [16c, 16c + 16)
+  uint4 b[4];  // weight row `tid`, all 64 bytes
+};
+
+template <bool kASigned>
+__global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4GemmArgs args) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ __align__(1024) uint8_t smem_raw[];
+  // Swizzle atoms need 1024-byte alignment; the launch reserves the slack.
+  uint8_t* smem = smem_raw + ((kAtomBytes - (smem_addr(smem_raw) % kAtomBytes)) % kAtomBytes);
+  // Grouped rasterisation (as Triton's GROUP_SIZE_M): blocks walk kRasterGroup row tiles x all column tiles.
+  const int64_t col_tiles = ceil_div(args.n, kBN);
+  const int64_t row_tiles = gridDim.x / col_tiles;
+  const int64_t width = kRasterGroup * col_tiles;
+  const int64_t first = blockIdx.x / width * kRasterGroup;
+  const int64_t group_rows = row_tiles - first < kRasterGroup ? row_tiles - first : kRasterGroup;
+  const int64_t row_tile = first + (blockIdx.x % width) % group_rows;
+  const int64_t col_tile = (blockIdx.x % width) / group_rows;
+  RowTile tile;
+  if (!locate_row_tile<kBM>(args, row_tile, &tile)) return;
+  const int64_t n0 = col_tile * kBN;
+  const int64_t row_bytes = args.k / 2;
+  const int64_t rows_left = tile.row_end - tile.row0;
+  const int64_t cols_left = args.n - n0;
+  const int rows_a = static_cast<int>(rows_left < kBM ? rows_left : kBM);
+  const int rows_b = static_cast<int>(cols_left < kBN ? cols_left : kBN);
+  const int ktiles = static_cast<int>(ceil_div(args.k, kBK));
+
+  const int tid = threadIdx.x;
+  const int lane = tid % 32;
+  const int quad = lane % 4;
+  const int warp_row0 = (tid / 128) * 64 + ((tid / 32) % 4) * 16 + lane / 4;  // fragment row g (and g + 8)
+  const uint8_t* a_row0 = args.a + (tile.row0 + warp_row0) * row_bytes + 16 * quad;
+  const uint8_t* a_row1 = a_row0 + 8 * row_bytes;
+  const uint8_t* b_row = args.b + (tile.expert * args.n + n0 + tid) * row_bytes;
+  const bool a_valid0 = warp_row0 < rows_a;
+  const bool a_valid1 = warp_row0 + 8 < rows_a;
+  const bool b_valid = tid < rows_b;
+  // This thread's expanded weight row is line tid % 8 of atom tid / 8.
+  uint8_t* b_line = smem + (tid / 8) * kAtomBytes + (tid % 8) * kLineBytes;
+
+  auto load_step = [&](PackedStep& p, int kt) {
+    const int64_t kbyte = static_cast<int64_t>(kt) * (kBK / 2);
+    const bool a_in_k = kbyte + 16 * quad < row_bytes;  // K % 32 == 0: chunks are whole
+    p.a[0] = load16(a_row0 + kbyte, a_valid0 && a_in_k);
+    p.a[1] = load16(a_row1 + kbyte, a_valid1 && a_in_k);
+#pragma unroll
+    for (int q = 0; q < 4; ++q) p.b[q] = load16(b_row + kbyte + 16 * q, b_valid && kbyte + 16 * q < row_bytes);
+  };
+  auto store_b = [&](const PackedStep& p, int buf) {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const uint4 lo = make_uint4(int4_lo_x16(word(p.b[0], j)), int4_lo_x16(word(p.b[1], j)),
+                                  int4_lo_x16(word(p.b[2], j)), int4_lo_x16(word(p.b[3], j)));
+      const uint4 hi = make_uint4(int4_hi_x16(word(p.b[0], j)), int4_hi_x16(word(p.b[1], j)),
+                                  int4_hi_x16(word(p.b[2], j)), int4_hi_x16(word(p.b[3], j)));
+      // k-step j = 16-byte chunks 2j (even codes) and 2j + 1 (odd codes) of the line, swizzled.
+      uint8_t* line = b_line + buf * kTileBytes;
+      *reinterpret_cast<uint4*>(line + (((2 * j) ^ (tid % 8)) * 16)) = lo;
+      *reinterpret_cast<uint4*>(line + (((2 * j + 1) ^ (tid % 8)) * 16)) = hi;
+    }
+  };
+
+  int acc[128];
+#pragma unroll
+  for (int i = 0; i < 128; ++i) acc[i] = 0;
+  PackedStep packed[2];
+
+  load_step(packed[0], 0);
+  if (ktiles > 1) load_step(packed[1], 1);
+  store_b(packed[0], 0);
+  fence_proxy_async();
+  __syncthreads();
+#pragma unroll
+  for (int i = 0; i < 128; ++i) fence_operand(acc[i]);
+
+  // Step t: expand A(t) in registers, issue its 4 wgmma on B buffer S = t % 2, and while they run load the
+  // packed data of step t + 2 and expand B(t + 1) into the other buffer (last read by step t - 1, complete).
+  // NOTES: the wait is for ALL groups (wait_group 0) before the next A expansion: ptxas serialises every
+  // wgmma of a kernel in which any wgmma input register (A fragments, accumulators) is written while a group
+  // is in flight. S is a compile-time index so that the packed arrays stay in registers.
+  auto step = [&](auto slot, int t) {
+    constexpr int S = decltype(slot)::value;
+    uint32_t frag[4][4];  // [k-step][register]
+    uint64_t desc[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      frag[j][0] = int4_lo_x16(word(packed[S].a[0], j));
+      frag[j][1] = int4_lo_x16(word(packed[S].a[1], j));
+      frag[j][2] = int4_hi_x16(word(packed[S].a[0], j));
+      frag[j][3] = int4_hi_x16(word(packed[S].a[1], j));
+      desc[j] = swizzled_desc(smem + S * kTileBytes, j);
+      // Pinned before the fence: an input defined between the wgmmas of a stage serialises them.
+      fence_operand(desc[j]);
+#pragma unroll
+      for (int r = 0; r < 4; ++r) fence_operand(frag[j][r]);
+    }
+    wgmma_fence();
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      if constexpr (kASigned) {
+        FQ_WGMMA_M64N256K32_RS("s8", acc, frag[j], desc[j]);
+      } else {
+        FQ_WGMMA_M64N256K32_RS("u8", acc, frag[j], desc[j]);
+      }
+    }
+    wgmma_commit();
+    if (t + 2 < ktiles) load_step(packed[S], t + 2);
+    if (t + 1 < ktiles) store_b(packed[1 - S], 1 - S);
+    wgmma_wait<0>();
+    fence_proxy_async();
+    __syncthreads();
+  };
+#pragma unroll 1
+  for (int t = 0; t < ktiles; t += 2) {
+    step(std::integral_constant<int, 0>{}, t);
+    if (t + 1 < ktiles) step(std::integral_constant<int, 1>{}, t + 1);
+  }
+  wgmma_wait<0>();
+#pragma unroll
+  for (int i = 0; i < 128; ++i) fence_operand(acc[i]);
+
+  // Accumulator i of a thread: row g + 8 * ((i / 2) % 2), column 8 * (i / 4) + 2 * quad + i % 2.
+#pragma unroll
+  for (int i = 0; i < 128; i += 2) {
+    const int r = warp_row0 + 8 * ((i / 2) % 2);
+    const int64_t col = n0 + 8 * (i / 4) + 2 * quad;
+    if (r < rows_a && col < args.n) store_output_pair(args, tile, tile.row0 + r, col, acc[i], acc[i + 1]);
+  }
+#else
+  __trap();  // built without sm_90a: w4a4_gemm_wgmma_available() keeps the host from launching this
+#endif
+}
+
+template <bool kASigned>
+void launch_signed(const W4A4GemmArgs& args, cudaStream_t stream) {
+  const auto kernel = w4a4_gemm_wgmma_kernel<kASigned>;
+  static const bool configured = [&] {
+    FQ_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+    return true;
+  }();
+  (void)configured;
+  const int64_t row_tiles = ceil_div(args.m, kBM) + (args.expert_offsets != nullptr ? args.experts : 0);
+  const int64_t blocks = row_tiles * ceil_div(args.n, kBN);
+  FQ_CHECK(blocks < (int64_t{1} << 31), "launch_w4a4_gemm_wgmma: ", blocks, " tiles exceed the grid limit");
+  kernel<<<static_cast<unsigned>(blocks), kThreads, kSmemBytes, stream>>>(args);
+  FQ_CUDA_CHECK_LAUNCH();
+}
+
+// Reports whether the code the driver loaded for this file was built for sm_90a (a plain sm_90 build of
+// the same file compiles the wgmma kernel into a trap).
+__global__ void wgmma_probe_kernel(int* built_for_sm90a) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  *built_for_sm90a = 1;
+#else
+  *built_for_sm90a = 0;
+#endif
+}
+
+bool probe_wgmma() {
+  if (current_device_attribute(cudaDevAttrComputeCapabilityMajor) != 9 ||
+      current_device_attribute(cudaDevAttrComputeCapabilityMinor) != 0) {
+    return false;
+  }
+  int* flag = nullptr;
+  FQ_CUDA_CHECK(cudaMalloc(&flag, sizeof(int)));
+  wgmma_probe_kernel<<<1, 1>>>(flag);
+  int built = 0;
+  const cudaError_t launched = cudaGetLastError();
+  const cudaError_t copied = cudaMemcpy(&built, flag, sizeof(int), cudaMemcpyDeviceToHost);
+  FQ_CUDA_CHECK(cudaFree(flag));
+  FQ_CUDA_CHECK(launched);
+  FQ_CUDA_CHECK(copied);
+  return built == 1;
+}
+
+}  // namespace
+
+bool w4a4_gemm_wgmma_available() {
+  static const bool available = probe_wgmma();  // once per process (one kind of GPU per node)
+  return available;
+}
+
+void launch_w4a4_gemm_wgmma(const W4A4GemmArgs& args, cudaStream_t stream) {
+  FQ_CHECK(w4a4_gemm_wgmma_available(), "launch_w4a4_gemm_wgmma: needs an sm_90 (Hopper) device");
+  if (args.a_zero == nullptr) {
+    launch_signed<true>(args, stream);
+  } else {
+    launch_signed<false>(args, stream);
+  }
+}
+
+}  // namespace fq::kernels::gpu

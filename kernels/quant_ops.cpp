@@ -1,0 +1,168 @@
+#include "kernels/quant_ops.h"
+
+#include <ATen/ATen.h>
+
+#include "kernels/cpu/kron_transform_cpu.h"
+#include "kernels/cpu/per_token_quant_cpu.h"
+#include "kernels/int4_pack.h"
+#include "kernels/shape_checks.h"
+#include "kernels/w4a4_operands.h"
+#include "lib/core/error.h"
+
+#ifdef FLATQUANT_HAVE_CUDA
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include "kernels/cuda/kron_transform_quant.cuh"
+#include "kernels/cuda/token_quant_kernels.cuh"
+#endif
+
+namespace fq::kernels {
+namespace {
+
+// x [..., n] as a contiguous [rows, n] view.
+at::Tensor as_rows(const at::Tensor& x, const char* op) {
+  FQ_CHECK(x.defined() && x.dim() >= 1, op, ": tensor 'x' must have at least one dimension");
+  FQ_CHECK(at::isFloatingType(x.scalar_type()), op, ": tensor 'x' must be floating point, got ", x.scalar_type());
+  return x.reshape({-1, x.size(-1)}).contiguous();
+}
+
+PackedInt4Rows quantize_rows_cpu_packed(const at::Tensor& rows, const TokenQuantConfig& cfg) {
+  const QuantizedCodes c = quantize_rows_cpu(rows, cfg);
+  PackedInt4Rows q;
+  q.packed = pack_int4(c.codes, cfg.symmetric, "codes");
+  q.scale = c.scale;
+  q.zero = c.zero;
+  q.cols = rows.size(1);
+  q.symmetric = cfg.symmetric;
+  return q;
+}
+
+#ifdef FLATQUANT_HAVE_CUDA
+PackedInt4Rows empty_rows(int64_t rows, int64_t cols, bool symmetric, const at::TensorOptions& device) {
+  PackedInt4Rows q;
+  q.packed = at::empty({rows, cols / 2}, device.dtype(at::kByte));
+  q.scale = at::empty({rows}, device.dtype(at::kFloat));
+  if (!symmetric) q.zero = at::empty({rows}, device.dtype(at::kFloat));
+  q.cols = cols;
+  q.symmetric = symmetric;
+  return q;
+}
+
+PackedInt4Rows quantize_rows_cuda(const at::Tensor& rows_any, const TokenQuantConfig& cfg, const char* op) {
+  const int64_t n = rows_any.size(1);
+  FQ_CHECK(n % 8 == 0, op, ": the CUDA kernel needs a row length that is a multiple of 8, tensor 'x' has ", n);
+  const bool bf16 = rows_any.scalar_type() == at::kBFloat16;
+  const at::Tensor rows = bf16 ? rows_any : rows_any.to(at::kFloat);
+  const c10::cuda::CUDAGuard guard(rows.device());
+  PackedInt4Rows q = empty_rows(rows.size(0), n, cfg.symmetric, rows.options());
+  gpu::launch_quantize_rows_int4(rows.data_ptr(), bf16 ? gpu::RowDType::kBFloat16 : gpu::RowDType::kFloat32,
+                                 rows.size(0), n, cfg, q.packed.data_ptr<uint8_t>(), q.scale.data_ptr<float>(),
+                                 cfg.symmetric ? nullptr : q.zero.data_ptr<float>(),
+                                 c10::cuda::getCurrentCUDAStream().stream());
+  return q;
+}
+#endif
+
+PackedInt4Rows quantize_rows_any(const at::Tensor& rows, const TokenQuantConfig& cfg, const char* op) {
+  check_token_quant_config(cfg, op);
+  FQ_CHECK(cfg.bits == 4, op, ": packed int4 output needs bits == 4, got ", cfg.bits);
+  if (rows.device().is_cpu()) return quantize_rows_cpu_packed(rows, cfg);
+#ifdef FLATQUANT_HAVE_CUDA
+  if (rows.device().is_cuda()) return quantize_rows_cuda(rows, cfg, op);
+#endif
+  throw Error(fq::str(op, ": no kernel for tensor 'x' on device ", rows.device(), " in this build"));
+}
+
+}  // namespace
+
+PackedInt4Rows quantize_rows_int4(const at::Tensor& x, const TokenQuantConfig& cfg) {
+  return quantize_rows_any(as_rows(x, "quantize_rows_int4"), cfg, "quantize_rows_int4");
+}
+
+PackedInt4Rows kron_transform_quantize(const at::Tensor& x, const KronTransform& t, const TokenQuantConfig& cfg,
+                                       TransformPrecision precision) {
+  const char* op = "kron_transform_quantize";
+  const at::Tensor rows = as_rows(x, op);
+  const KronDims dims = check_kron_transform(t, rows.size(1), rows, op);
+  check_token_quant_config(cfg, op);
+#ifdef FLATQUANT_HAVE_CUDA
+  if (rows.device().is_cuda() && precision == TransformPrecision::kBf16 && rows.scalar_type() == at::kBFloat16 &&
+      cfg.bits == 4 &&
+      gpu::kron_transform_quant_supported(dims.n1, dims.n2, t.left.defined(), t.right.defined())) {
+    const c10::cuda::CUDAGuard guard(rows.device());
+    PackedInt4Rows q = empty_rows(rows.size(0), rows.size(1), cfg.symmetric, rows.options());
+    gpu::KronQuantArgs args;
+    const at::Tensor left = t.left.contiguous();
+    const at::Tensor right = t.right.defined() ? t.right.contiguous() : at::Tensor();
+    const at::Tensor diag = t.diag.defined() ? t.diag.contiguous() : at::Tensor();
+    args.x = reinterpret_cast<const __nv_bfloat16*>(rows.data_ptr());
+    args.left = left.data_ptr<float>();
+    args.right = right.defined() ? right.data_ptr<float>() : nullptr;
+    args.diag = diag.defined() ? diag.data_ptr<float>() : nullptr;
+    args.rows = rows.size(0);
+    args.n1 = static_cast<int>(dims.n1);
+    args.n2 = static_cast<int>(dims.n2);
+    args.cfg = cfg;
+    args.packed = q.packed.data_ptr<uint8_t>();
+    args.scale = q.scale.data_ptr<float>();
+    args.zero = cfg.symmetric ? nullptr : q.zero.data_ptr<float>();
+    gpu::launch_kron_transform_quant(args, c10::cuda::getCurrentCUDAStream().stream());
+    return q;
+  }
+#else
+  (void)dims;
+#endif
+  return quantize_rows_any(kron_transform_ref(rows, t, precision), cfg, op);
+}
+
+at::Tensor dequantize_rows_int4(const PackedInt4Rows& q, at::ScalarType dtype) {
+  const char* op = "dequantize_rows_int4";
+  check_packed_rows(q, op, "q");
+  FQ_CHECK(at::isFloatingType(dtype), op, ": output dtype must be floating point, got ", dtype);
+  if (q.packed.device().is_cpu()) {
+    return dequantize_rows_cpu(unpack_int4(q.packed, q.symmetric, "q.packed"), q.scale, q.zero).to(dtype);
+  }
+#ifdef FLATQUANT_HAVE_CUDA
+  if (q.packed.device().is_cuda()) {
+    FQ_CHECK(q.cols % 8 == 0, op, ": the CUDA kernel needs a row length that is a multiple of 8, got ", q.cols);
+    const c10::cuda::CUDAGuard guard(q.packed.device());
+    const bool bf16 = dtype == at::kBFloat16;
+    const at::Tensor packed = q.packed.contiguous();
+    const at::Tensor scale = q.scale.contiguous();
+    const at::Tensor zero = q.symmetric ? at::Tensor() : q.zero.contiguous();
+    at::Tensor out = at::empty({q.rows(), q.cols}, q.packed.options().dtype(bf16 ? at::kBFloat16 : at::kFloat));
+    gpu::launch_dequantize_rows_int4(packed.data_ptr<uint8_t>(), scale.data_ptr<float>(),
+                                     q.symmetric ? nullptr : zero.data_ptr<float>(), q.rows(), q.cols,
+                                     bf16 ? gpu::RowDType::kBFloat16 : gpu::RowDType::kFloat32, out.data_ptr(),
+                                     c10::cuda::getCurrentCUDAStream().stream());
+    return out.to(dtype);
+  }
+#endif
+  throw Error(fq::str(op, ": no kernel for tensor 'q.packed' on device ", q.packed.device(), " in this build"));
+}
+
+TokenQuantConfig kv_cache_quant_config() {
+  TokenQuantConfig cfg;
+  cfg.bits = 4;
+  cfg.symmetric = false;
+  return cfg;
+}
+
+PackedInt4Rows kv_cache_quantize(const at::Tensor& kv, const TokenQuantConfig& cfg) {
+  FQ_CHECK(kv.defined() && kv.dim() >= 2, "kv_cache_quantize: tensor 'kv' must be [..., heads, head_dim], got ",
+           kv.defined() ? kv.sizes() : at::IntArrayRef{});
+  return quantize_rows_any(as_rows(kv, "kv_cache_quantize"), cfg, "kv_cache_quantize");
+}
+
+at::Tensor kv_cache_dequantize(const PackedInt4Rows& q, at::IntArrayRef shape, at::ScalarType dtype) {
+  FQ_CHECK(shape.size() >= 2 && shape.back() == q.cols, "kv_cache_dequantize: shape ", shape,
+           " does not end in the head_dim ", q.cols, " of the packed rows");
+  int64_t rows = 1;
+  for (size_t i = 0; i + 1 < shape.size(); ++i) rows *= shape[i];
+  FQ_CHECK(rows == q.rows(), "kv_cache_dequantize: shape ", shape, " has ", rows, " (token, head) groups, the ",
+           "packed rows hold ", q.rows());
+  return dequantize_rows_int4(q, dtype).reshape(shape);
+}
+
+}  // namespace fq::kernels
