@@ -19,32 +19,32 @@ namespace {
 constexpr int64_t kChunkElements = 16 << 20;
 constexpr double kProgressEverySeconds = 10.0;
 
+// Fields both families write the same way (token ids are replaced by the tokenizer's).
+Json common_config() {
+  return {{"hidden_act", "silu"},      {"attention_bias", false}, {"attention_dropout", 0.0},
+          {"initializer_range", 0.02}, {"pretraining_tp", 1},     {"tie_word_embeddings", false},
+          {"use_cache", true},         {"bos_token_id", 0},       {"eos_token_id", 1},
+          {"torch_dtype", "bfloat16"}};
+}
+
 Json llama_config(int64_t hidden, int64_t inter, int64_t layers, int64_t heads, int64_t kv_heads, int64_t vocab,
                   int64_t max_positions, double rope_theta, Json rope_scaling) {
-  return {{"architectures", {"LlamaForCausalLM"}},
-          {"model_type", "llama"},
-          {"hidden_size", hidden},
-          {"intermediate_size", inter},
-          {"num_hidden_layers", layers},
-          {"num_attention_heads", heads},
-          {"num_key_value_heads", kv_heads},
-          {"head_dim", hidden / heads},
-          {"vocab_size", vocab},
-          {"max_position_embeddings", max_positions},
-          {"rms_norm_eps", 1e-5},
-          {"rope_theta", rope_theta},
-          {"rope_scaling", std::move(rope_scaling)},
-          {"hidden_act", "silu"},
-          {"attention_bias", false},
-          {"attention_dropout", 0.0},
-          {"mlp_bias", false},
-          {"initializer_range", 0.02},
-          {"pretraining_tp", 1},
-          {"tie_word_embeddings", false},
-          {"use_cache", true},
-          {"bos_token_id", 0},
-          {"eos_token_id", 1},
-          {"torch_dtype", "bfloat16"}};
+  Json c = common_config();
+  c.update({{"architectures", {"LlamaForCausalLM"}},
+            {"model_type", "llama"},
+            {"hidden_size", hidden},
+            {"intermediate_size", inter},
+            {"num_hidden_layers", layers},
+            {"num_attention_heads", heads},
+            {"num_key_value_heads", kv_heads},
+            {"head_dim", hidden / heads},
+            {"vocab_size", vocab},
+            {"max_position_embeddings", max_positions},
+            {"rms_norm_eps", 1e-5},
+            {"rope_theta", rope_theta},
+            {"rope_scaling", std::move(rope_scaling)},
+            {"mlp_bias", false}});
+  return c;
 }
 
 struct DeepseekShape {
@@ -55,53 +55,45 @@ struct DeepseekShape {
 };
 
 Json deepseek_config(const DeepseekShape& s) {
-  return {{"architectures", {"DeepseekV3ForCausalLM"}},
-          {"model_type", "deepseek_v3"},
-          {"hidden_size", s.hidden},
-          {"intermediate_size", s.inter},
-          {"moe_intermediate_size", s.moe_inter},
-          {"num_hidden_layers", s.layers},
-          {"first_k_dense_replace", s.first_dense},
-          {"num_attention_heads", s.heads},
-          {"num_key_value_heads", s.heads},
-          {"q_lora_rank", s.q_lora},
-          {"kv_lora_rank", s.kv_lora},
-          {"qk_nope_head_dim", s.nope},
-          {"qk_rope_head_dim", s.rope},
-          {"v_head_dim", s.v},
-          {"n_routed_experts", s.experts},
-          {"n_shared_experts", 1},
-          {"num_experts_per_tok", s.top_k},
-          {"n_group", s.groups},
-          {"topk_group", s.topk_groups},
-          {"topk_method", "noaux_tc"},
-          {"scoring_func", "sigmoid"},
-          {"norm_topk_prob", true},
-          {"routed_scaling_factor", 2.5},
-          {"moe_layer_freq", 1},
-          {"num_nextn_predict_layers", 0},  // no multi-token-prediction layer is written
-          {"vocab_size", s.vocab},
-          {"max_position_embeddings", s.max_positions},
-          {"rms_norm_eps", 1e-6},
-          {"rope_theta", 10000.0},
-          {"rope_scaling",
-           {{"type", "yarn"},
-            {"factor", s.yarn_factor},
-            {"original_max_position_embeddings", s.yarn_original},
-            {"beta_fast", 32},
-            {"beta_slow", 1},
-            {"mscale", 1.0},
-            {"mscale_all_dim", 1.0}}},
-          {"hidden_act", "silu"},
-          {"attention_bias", false},
-          {"attention_dropout", 0.0},
-          {"initializer_range", 0.02},
-          {"pretraining_tp", 1},
-          {"tie_word_embeddings", false},
-          {"use_cache", true},
-          {"bos_token_id", 0},
-          {"eos_token_id", 1},
-          {"torch_dtype", "bfloat16"}};
+  Json c = common_config();
+  c.update({{"architectures", {"DeepseekV3ForCausalLM"}},
+            {"model_type", "deepseek_v3"},
+            {"hidden_size", s.hidden},
+            {"intermediate_size", s.inter},
+            {"moe_intermediate_size", s.moe_inter},
+            {"num_hidden_layers", s.layers},
+            {"first_k_dense_replace", s.first_dense},
+            {"num_attention_heads", s.heads},
+            {"num_key_value_heads", s.heads},
+            {"q_lora_rank", s.q_lora},
+            {"kv_lora_rank", s.kv_lora},
+            {"qk_nope_head_dim", s.nope},
+            {"qk_rope_head_dim", s.rope},
+            {"v_head_dim", s.v},
+            {"n_routed_experts", s.experts},
+            {"n_shared_experts", 1},
+            {"num_experts_per_tok", s.top_k},
+            {"n_group", s.groups},
+            {"topk_group", s.topk_groups},
+            {"topk_method", "noaux_tc"},
+            {"scoring_func", "sigmoid"},
+            {"norm_topk_prob", true},
+            {"routed_scaling_factor", 2.5},
+            {"moe_layer_freq", 1},
+            {"num_nextn_predict_layers", 0},  // no multi-token-prediction layer is written
+            {"vocab_size", s.vocab},
+            {"max_position_embeddings", s.max_positions},
+            {"rms_norm_eps", 1e-6},
+            {"rope_theta", 10000.0},
+            {"rope_scaling",
+             {{"type", "yarn"},
+              {"factor", s.yarn_factor},
+              {"original_max_position_embeddings", s.yarn_original},
+              {"beta_fast", 32},
+              {"beta_slow", 1},
+              {"mscale", 1.0},
+              {"mscale_all_dim", 1.0}}}});
+  return c;
 }
 
 std::string shard_name(int64_t index, int64_t count) {

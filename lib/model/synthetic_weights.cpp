@@ -62,19 +62,15 @@ class RecipeBuilder {
  public:
   RecipeBuilder(std::uint64_t seed, bool fp8, bool outliers) : seed_(seed), fp8_(fp8), outliers_(outliers) {}
 
-  // Scaled channels for the site `site` over `dim` channels (empty when outliers are off).
-  std::vector<ChannelScale> plant(const std::string& site, int64_t dim) const {
-    if (!outliers_) return {};
-    return with_factors(stream_key(seed_, "factors:" + site),
-                        pick_channels(stream_key(seed_, "channels:" + site), dim, outlier_count(dim)));
-  }
-  // The same channels as `channels_site` (e.g. the hidden outlier channels shared by all layers, as real
-  // LLMs have them), with factors drawn for `site`.
+  // Scaled channels for `site` over `dim` channels (empty when outliers are off): the channels drawn for
+  // `channels_site` (e.g. the hidden outlier channels all layers share, as in real LLMs), the factors for
+  // `site`.
   std::vector<ChannelScale> plant_on(const std::string& site, const std::string& channels_site, int64_t dim) const {
     if (!outliers_) return {};
     return with_factors(stream_key(seed_, "factors:" + site),
                         pick_channels(stream_key(seed_, "channels:" + channels_site), dim, outlier_count(dim)));
   }
+  std::vector<ChannelScale> plant(const std::string& site, int64_t dim) const { return plant_on(site, site, dim); }
 
   void norm(const std::string& name, int64_t n, int64_t layer, std::vector<ChannelScale> rows = {}) {
     add({name, {n}, io::StDtype::kBF16, 1.0f, 0.1f, std::move(rows), {}, layer});
@@ -124,8 +120,9 @@ void llama_layer(RecipeBuilder& b, const io::ModelConfig& c, int64_t layer) {
   std::vector<ChannelScale> o_cols;
   for (const ChannelScale& s : v_rows) {
     const int64_t kv_head = s.index / hd;
-    for (int64_t q = kv_head * group; q < (kv_head + 1) * group; ++q)
+    for (int64_t q = kv_head * group; q < (kv_head + 1) * group; ++q) {
       o_cols.push_back({q * hd + s.index % hd, 1.0f / s.factor});
+    }
   }
   b.norm(p + "input_layernorm.weight", h, layer, attn_in);
   b.linear(p + "self_attn.q_proj.weight", c.num_attention_heads * hd, h, layer, {}, inverse(attn_in));
@@ -159,8 +156,9 @@ void deepseek_layer(RecipeBuilder& b, const io::ModelConfig& c, int64_t layer) {
   // Value channel (head, d) is row head * (nope + v) + nope + d of kv_b_proj and column head * v + d of o_proj.
   const auto v_channels = b.plant(p + "self_attn.kv_b_proj", heads * vd);
   std::vector<ChannelScale> kv_b_rows;
-  for (const ChannelScale& s : v_channels)
+  for (const ChannelScale& s : v_channels) {
     kv_b_rows.push_back({s.index / vd * (nope + vd) + nope + s.index % vd, s.factor});
+  }
   b.linear(p + "self_attn.kv_b_proj.weight", heads * (nope + vd), c.kv_lora_rank, layer, kv_b_rows);
   b.linear(p + "self_attn.o_proj.weight", h, heads * vd, layer, {}, inverse(v_channels));
   b.norm(p + "post_attention_layernorm.weight", h, layer, mlp_in);
