@@ -61,7 +61,8 @@ ActivationReader::ActivationReader(std::string path, const ActivationReaderOptio
   const size_t chunk_bytes = static_cast<size_t>(shape_.seqlen * shape_.hidden) * c10::elementSize(dtype_);
   const size_t cache_chunks = static_cast<size_t>(options.chunk_cache_chunks);
   H5PropList dapl(H5_CHECK(H5Pcreate(H5P_DATASET_ACCESS), where, ": cannot create access properties"));
-  // w0 = 1: evict chunks that were read whole first (batches stream through the file once).
+  // w0 = 1: evict chunks that were read whole first (batches stream through the file once). A cache of 0
+  // bytes makes HDF5 read every chunk directly into the caller's buffer.
   H5_CHECK(H5Pset_chunk_cache(dapl.get(), next_prime(100 * std::max<size_t>(cache_chunks, 1)),
                               cache_chunks * chunk_bytes, 1.0),
            where, ": cannot set the chunk cache");

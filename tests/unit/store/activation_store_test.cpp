@@ -61,6 +61,10 @@ TEST_P(ActivationRoundTrip, BitExactIncludingSpecialValues) {
   at::Tensor buffer = at::empty({2, kShape.seqlen, kShape.hidden}, at::TensorOptions().dtype(GetParam()));
   reader.read_into(1, buffer);
   EXPECT_TRUE(bitwise_equal(buffer, x.slice(0, 1, 3)));
+  // Through a chunk cache that holds two samples.
+  ActivationReaderOptions cached;
+  cached.chunk_cache_chunks = 2;
+  EXPECT_TRUE(bitwise_equal(ActivationReader(path, cached).read(1, 4), x.slice(0, 1, 5)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, ActivationRoundTrip, testing::Values(c10::kBFloat16, c10::kHalf, c10::kFloat),
