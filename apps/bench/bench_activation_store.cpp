@@ -3,18 +3,17 @@
 // posix_fadvise), warm read (page cache). Each is repeated, alternating which of the two goes first.
 //
 //   bench_activation_store --dir /scratch --samples 32 --seqlen 2048 --hidden 4096 --batch 4
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <ATen/ATen.h>
-#include <boost/program_options.hpp>
-
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
+
+#include <ATen/ATen.h>
+#include <boost/program_options.hpp>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "lib/core/error.h"
 #include "lib/core/stopwatch.h"
@@ -165,14 +164,17 @@ int run(const Config& config) {
     std::filesystem::remove(h5_path);
     std::filesystem::remove(raw_path);
     ::sync();
-    write.time(hdf5_first, [&] { return hdf5_write_seconds(h5_path, config, dtype, batch); },
-               [&] { return raw_write_seconds(raw_path, batch, batches); });
+    write.time(
+        hdf5_first, [&] { return hdf5_write_seconds(h5_path, config, dtype, batch); },
+        [&] { return raw_write_seconds(raw_path, batch, batches); });
     drop_page_cache(h5_path);
     drop_page_cache(raw_path);
-    cold.time(hdf5_first, [&] { return hdf5_read_seconds(h5_path, config, buffer); },
-              [&] { return raw_read_seconds(raw_path, buffer, batches); });
-    warm.time(hdf5_first, [&] { return hdf5_read_seconds(h5_path, config, buffer); },
-              [&] { return raw_read_seconds(raw_path, buffer, batches); });
+    cold.time(
+        hdf5_first, [&] { return hdf5_read_seconds(h5_path, config, buffer); },
+        [&] { return raw_read_seconds(raw_path, buffer, batches); });
+    warm.time(
+        hdf5_first, [&] { return hdf5_read_seconds(h5_path, config, buffer); },
+        [&] { return raw_read_seconds(raw_path, buffer, batches); });
   }
   write.report(bytes);
   std::printf("file size   hdf5 %.1f MiB (%.3f of raw)\n",
@@ -190,16 +192,17 @@ int run(const Config& config) {
 int main(int argc, char** argv) {
   Config config;
   po::options_description options("bench_activation_store options");
-  options.add_options()("help", "print this help")(
-      "dir", po::value(&config.dir)->default_value("."), "directory for the two temporary files")(
+  options.add_options()("help", "print this help")("dir", po::value(&config.dir)->default_value("."),
+                                                   "directory for the two temporary files")(
       "samples", po::value(&config.samples)->default_value(32), "samples in the file")(
       "seqlen", po::value(&config.seqlen)->default_value(2048), "tokens per sample")(
       "hidden", po::value(&config.hidden)->default_value(4096), "hidden size")(
       "batch", po::value(&config.batch)->default_value(4), "samples per write and read call")(
       "dtype", po::value(&config.dtype)->default_value("bf16"), "bf16, fp16 or fp32")(
       "deflate", po::value(&config.deflate_level)->default_value(0), "gzip level 0-9 (0: none)")(
-      "cache-chunks", po::value(&config.cache_chunks)->default_value(0), "reader chunk cache, in chunks (library default 0)")(
-      "repeat", po::value(&config.repeat)->default_value(3), "repetitions (medians are reported)");
+      "cache-chunks", po::value(&config.cache_chunks)->default_value(0),
+      "reader chunk cache, in chunks (library default 0)")("repeat", po::value(&config.repeat)->default_value(3),
+                                                           "repetitions (medians are reported)");
   try {
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, options), vm);

@@ -4,9 +4,9 @@
 // close() and check it.
 #pragma once
 
-#include <hdf5.h>
-
 #include <utility>
+
+#include <hdf5.h>
 
 #include "lib/store/h5_check.h"
 

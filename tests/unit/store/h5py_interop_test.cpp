@@ -2,12 +2,12 @@
 // /usr/bin/python3) reads our bfloat16 and float16 datasets with exactly the written values and bits, and
 // our archives with the expected numpy dtypes; TensorArchiveReader reads what h5py writes; h5dump prints
 // the 16-bit type. Skips only when /usr/bin/python3 lacks h5py (or h5dump is not installed).
-#include <ATen/ATen.h>
-#include <gtest/gtest.h>
-
 #include <array>
 #include <cstdio>
 #include <fstream>
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
 
 #include "lib/core/error.h"
 #include "lib/core/json.h"
@@ -54,9 +54,9 @@ std::string write_script(const std::string& dir, const std::string& name, const 
 
 constexpr const char* kPython = "/usr/bin/python3";
 
-#define REQUIRE_H5PY()                                                                                          \
-  do {                                                                                                          \
-    if (run_command(std::string(kPython) + " -c 'import h5py'").exit_code != 0)                                 \
+#define REQUIRE_H5PY()                                                                                        \
+  do {                                                                                                        \
+    if (run_command(std::string(kPython) + " -c 'import h5py'").exit_code != 0)                               \
       GTEST_SKIP() << kPython << " cannot import h5py: install Debian's python3-h5py (scripts/test.sh does)"; \
   } while (0)
 
