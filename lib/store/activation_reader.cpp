@@ -38,8 +38,8 @@ void check_expected(const std::string& path, const char* field, const std::optio
 ActivationReader::ActivationReader(std::string path, const ActivationReaderOptions& options)
     : path_(std::move(path)), pin_memory_(options.pin_memory), file_(open_h5_file_for_reading(path_)) {
   const std::string where = str("'", path_, "' dataset '", kActivationDataset, "'");
-  FQ_CHECK(H5_CHECK(H5Lexists(file_.get(), kActivationDataset, H5P_DEFAULT), where, ": cannot look up") > 0, "'",
-           path_, "': no dataset '", kActivationDataset, "' (not an activation file)");
+  FQ_CHECK(H5_CHECK(H5Lexists(file_.get(), kActivationDataset, H5P_DEFAULT), where, ": cannot look up") > 0, "'", path_,
+           "': no dataset '", kActivationDataset, "' (not an activation file)");
   FQ_CHECK(options.chunk_cache_chunks >= 0, where, ": chunk_cache_chunks must be >= 0");
   FQ_CHECK(!pin_memory_ || at::hasCUDA(), where, ": pinned memory needs CUDA, which this build or machine lacks");
 
@@ -56,12 +56,13 @@ ActivationReader::ActivationReader(std::string path, const ActivationReaderOptio
     shape_ = {static_cast<std::int64_t>(dims[0]), static_cast<std::int64_t>(dims[1]),
               static_cast<std::int64_t>(dims[2])};
   }
-  FQ_CHECK(is_activation_dtype(dtype_), where,
-           ": activations must be bfloat16, float16 or float32, the file has ", stored_dtype_name(dtype_));
+  FQ_CHECK(is_activation_dtype(dtype_), where, ": activations must be bfloat16, float16 or float32, the file has ",
+           stored_dtype_name(dtype_));
   const size_t chunk_bytes = static_cast<size_t>(shape_.seqlen * shape_.hidden) * c10::elementSize(dtype_);
   const size_t cache_chunks = static_cast<size_t>(options.chunk_cache_chunks);
   H5PropList dapl(H5_CHECK(H5Pcreate(H5P_DATASET_ACCESS), where, ": cannot create access properties"));
-  // w0 = 1: evict chunks that were read whole first (batches stream through the file once).
+  // w0 = 1: evict chunks that were read whole first (batches stream through the file once). A cache of 0
+  // bytes makes HDF5 read every chunk directly into the caller's buffer.
   H5_CHECK(H5Pset_chunk_cache(dapl.get(), next_prime(100 * std::max<size_t>(cache_chunks, 1)),
                               cache_chunks * chunk_bytes, 1.0),
            where, ": cannot set the chunk cache");
@@ -72,8 +73,8 @@ ActivationReader::ActivationReader(std::string path, const ActivationReaderOptio
 
   attributes_ = read_attributes(dataset_.get(), where);
   const auto layer_attribute = attributes_.find(kLayerAttribute);
-  FQ_CHECK(layer_attribute != attributes_.end() && layer_attribute->second.kind() == AttributeValue::Kind::kInt,
-           where, ": missing the int64 attribute '", kLayerAttribute, "'");
+  FQ_CHECK(layer_attribute != attributes_.end() && layer_attribute->second.kind() == AttributeValue::Kind::kInt, where,
+           ": missing the int64 attribute '", kLayerAttribute, "'");
   layer_ = layer_attribute->second.integer();
 
   const ActivationExpectations& expect = options.expect;
@@ -93,8 +94,9 @@ ActivationReader::ActivationReader(std::string path, const ActivationReaderOptio
 }
 
 at::Tensor ActivationReader::read(std::int64_t sample_begin, std::int64_t count) const {
-  at::Tensor out = at::empty({count, shape_.seqlen, shape_.hidden},
-                             at::TensorOptions().dtype(dtype_).pinned_memory(pin_memory_));
+  FQ_CHECK(count > 0, "'", path_, "': cannot read ", count, " samples");
+  at::Tensor out =
+      at::empty({count, shape_.seqlen, shape_.hidden}, at::TensorOptions().dtype(dtype_).pinned_memory(pin_memory_));
   read_into(sample_begin, out);
   return out;
 }

@@ -37,9 +37,11 @@ struct ActivationReaderOptions {
   ActivationExpectations expect;
   // read() returns page-locked tensors, so that copies to the GPU can be asynchronous. Needs CUDA.
   bool pin_memory = false;
-  // HDF5 chunk cache in chunks (samples). Reads of whole samples never need it; 1 lets a partial chunk read
-  // (a damaged or foreign file with another chunking) stay correct without re-reading the chunk per call.
-  std::int64_t chunk_cache_chunks = 1;
+  // HDF5 chunk cache, in chunks (samples). 0 (default): a whole-sample read goes straight from the file
+  // into the caller's buffer, since HDF5 bypasses a cache too small for the chunk; a cache that holds the
+  // chunk adds a copy through it, which halved warm-read throughput (apps/bench/bench_activation_store).
+  // A cache only helps reading parts of a chunk repeatedly, which whole-sample batches never do.
+  std::int64_t chunk_cache_chunks = 0;
 };
 
 class ActivationReader {

@@ -1,8 +1,8 @@
 #include "lib/store/activation_writer.h"
 
-#include <ATen/ATen.h>
-
 #include <algorithm>
+
+#include <ATen/ATen.h>
 
 #include "lib/core/log.h"
 #include "lib/store/dtype_attribute.h"
@@ -20,13 +20,13 @@ void check_writer_arguments(const std::string& path, std::int64_t layer, const A
                             c10::ScalarType dtype, const ActivationWriterOptions& options) {
   FQ_CHECK(shape.nsamples > 0 && shape.seqlen > 0 && shape.hidden > 0, "'", path,
            "': activation shape must be positive, got ", shape.to_string());
-  FQ_CHECK(is_activation_dtype(dtype), "'", path,
-           "': activations are stored as bfloat16, float16 or float32, not ", c10::toString(dtype));
+  FQ_CHECK(is_activation_dtype(dtype), "'", path, "': activations are stored as bfloat16, float16 or float32, not ",
+           c10::toString(dtype));
   const std::int64_t chunk_bytes = shape.seqlen * shape.hidden * static_cast<std::int64_t>(c10::elementSize(dtype));
-  FQ_CHECK(chunk_bytes <= kMaxChunkBytes, "'", path, "': one sample (", shape.seqlen, " x ", shape.hidden,
-           ") is ", chunk_bytes, " bytes, over HDF5's 4 GiB chunk limit");
-  FQ_CHECK(options.deflate_level >= 0 && options.deflate_level <= 9, "'", path,
-           "': deflate level must be 0-9, got ", options.deflate_level);
+  FQ_CHECK(chunk_bytes <= kMaxChunkBytes, "'", path, "': one sample (", shape.seqlen, " x ", shape.hidden, ") is ",
+           chunk_bytes, " bytes, over HDF5's 4 GiB chunk limit");
+  FQ_CHECK(options.deflate_level >= 0 && options.deflate_level <= 9, "'", path, "': deflate level must be 0-9, got ",
+           options.deflate_level);
   for (const auto& [key, value] : options.attributes) {
     FQ_CHECK(key != kLayerAttribute && key != kDtypeAttribute, "'", path, "': attribute '", key,
              "' is reserved for the writer");
@@ -55,9 +55,9 @@ ActivationWriter::ActivationWriter(std::string path, std::int64_t layer, Activat
     H5_CHECK(H5Pset_deflate(dcpl.get(), static_cast<unsigned>(options.deflate_level)), where,
              ": cannot enable deflate (HDF5 built without zlib?)");
   }
-  dataset_ = H5Dataset(H5_CHECK(H5Dcreate2(file_.id(), kActivationDataset, stored_type_.get(), space.get(),
-                                           H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
-                                where, ": cannot create"));
+  dataset_ = H5Dataset(H5_CHECK(
+      H5Dcreate2(file_.id(), kActivationDataset, stored_type_.get(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+      where, ": cannot create"));
   write_attribute(dataset_.get(), kLayerAttribute, layer, where);
   write_dtype_attribute(dataset_.get(), dtype, where);
   for (const auto& [key, value] : options.attributes) write_attribute(dataset_.get(), key, value, where);
@@ -98,8 +98,8 @@ void ActivationWriter::commit() {
   const std::string& path = file_.path();
   FQ_CHECK(dataset_.valid(), "'", path, "': already committed");
   const auto missing = std::find(written_.begin(), written_.end(), false);
-  FQ_CHECK(missing == written_.end(), "'", path, "': cannot commit, only ", samples_written_, " of ",
-           shape_.nsamples, " samples were written (first missing: sample ", missing - written_.begin(), ")");
+  FQ_CHECK(missing == written_.end(), "'", path, "': cannot commit, only ", samples_written_, " of ", shape_.nsamples,
+           " samples were written (first missing: sample ", missing - written_.begin(), ")");
   H5_CHECK(dataset_.close(), "'", path, "' dataset '", kActivationDataset, "': closing failed");
   file_.commit();
 }

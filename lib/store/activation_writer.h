@@ -58,7 +58,7 @@ class ActivationWriter {
   c10::ScalarType dtype_;
   PendingH5File file_;
   H5Datatype stored_type_;
-  H5Dataset dataset_;  // after file_: closed before it
+  H5Dataset dataset_;          // after file_: closed before it
   std::vector<bool> written_;  // per sample
   std::int64_t samples_written_ = 0;
 };

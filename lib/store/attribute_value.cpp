@@ -25,8 +25,10 @@ double AttributeValue::real() const {
 
 std::string AttributeValue::to_string() const {
   switch (kind()) {
-    case Kind::kString: return "'" + std::get<std::string>(value_) + "'";
-    case Kind::kInt: return std::to_string(std::get<std::int64_t>(value_));
+    case Kind::kString:
+      return "'" + std::get<std::string>(value_) + "'";
+    case Kind::kInt:
+      return std::to_string(std::get<std::int64_t>(value_));
     case Kind::kDouble: {
       std::ostringstream out;
       out << std::setprecision(std::numeric_limits<double>::max_digits10) << std::get<double>(value_);
@@ -38,9 +40,12 @@ std::string AttributeValue::to_string() const {
 
 const char* AttributeValue::kind_name(Kind kind) {
   switch (kind) {
-    case Kind::kString: return "string";
-    case Kind::kInt: return "int64";
-    case Kind::kDouble: return "double";
+    case Kind::kString:
+      return "string";
+    case Kind::kInt:
+      return "int64";
+    case Kind::kDouble:
+      return "double";
   }
   return "?";
 }

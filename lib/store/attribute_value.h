@@ -19,7 +19,7 @@ class AttributeValue {
  public:
   enum class Kind { kString, kInt, kDouble };
 
-  AttributeValue(std::string text) : value_(std::move(text)) {}  // NOLINT: implicit on purpose
+  AttributeValue(std::string text) : value_(std::move(text)) {}    // NOLINT: implicit on purpose
   AttributeValue(const char* text) : value_(std::string(text)) {}  // NOLINT
   template <typename T, std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>, int> = 0>
   AttributeValue(T value) : value_(static_cast<std::int64_t>(value)) {}  // NOLINT

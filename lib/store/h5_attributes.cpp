@@ -46,21 +46,24 @@ void write_attribute(hid_t object, const std::string& key, const AttributeValue&
     case AttributeValue::Kind::kString: {
       const std::string& text = value.text();
       H5Datatype type = utf8_string_type(text.size() + 1);
-      H5Attribute attribute(H5_CHECK(H5Acreate2(object, key.c_str(), type.get(), scalar.get(), H5P_DEFAULT, H5P_DEFAULT),
-                                     what, ": cannot create"));
+      H5Attribute attribute(
+          H5_CHECK(H5Acreate2(object, key.c_str(), type.get(), scalar.get(), H5P_DEFAULT, H5P_DEFAULT), what,
+                   ": cannot create"));
       H5_CHECK(H5Awrite(attribute.get(), type.get(), text.c_str()), what, ": cannot write");
       break;
     }
     case AttributeValue::Kind::kInt: {
-      H5Attribute attribute(H5_CHECK(
-          H5Acreate2(object, key.c_str(), H5T_STD_I64LE, scalar.get(), H5P_DEFAULT, H5P_DEFAULT), what, ": cannot create"));
+      H5Attribute attribute(
+          H5_CHECK(H5Acreate2(object, key.c_str(), H5T_STD_I64LE, scalar.get(), H5P_DEFAULT, H5P_DEFAULT), what,
+                   ": cannot create"));
       const std::int64_t number = value.integer();
       H5_CHECK(H5Awrite(attribute.get(), H5T_NATIVE_INT64, &number), what, ": cannot write");
       break;
     }
     case AttributeValue::Kind::kDouble: {
-      H5Attribute attribute(H5_CHECK(
-          H5Acreate2(object, key.c_str(), H5T_IEEE_F64LE, scalar.get(), H5P_DEFAULT, H5P_DEFAULT), what, ": cannot create"));
+      H5Attribute attribute(
+          H5_CHECK(H5Acreate2(object, key.c_str(), H5T_IEEE_F64LE, scalar.get(), H5P_DEFAULT, H5P_DEFAULT), what,
+                   ": cannot create"));
       const double number = value.real();
       H5_CHECK(H5Awrite(attribute.get(), H5T_NATIVE_DOUBLE, &number), what, ": cannot write");
       break;
@@ -77,7 +80,8 @@ std::optional<AttributeValue> read_attribute(hid_t object, const std::string& ke
   FQ_CHECK(points == 1, what, ": expected a single value, found ", points);
   H5Datatype type(H5_CHECK(H5Aget_type(attribute.get()), what, ": cannot read the type"));
   switch (H5Tget_class(type.get())) {
-    case H5T_STRING: return AttributeValue(read_string(attribute.get(), type.get(), what));
+    case H5T_STRING:
+      return AttributeValue(read_string(attribute.get(), type.get(), what));
     case H5T_INTEGER: {
       std::int64_t number = 0;
       H5_CHECK(H5Aread(attribute.get(), H5T_NATIVE_INT64, &number), what, ": cannot read as int64");
@@ -88,7 +92,8 @@ std::optional<AttributeValue> read_attribute(hid_t object, const std::string& ke
       H5_CHECK(H5Aread(attribute.get(), H5T_NATIVE_DOUBLE, &number), what, ": cannot read as double");
       return AttributeValue(number);
     }
-    default: throw Error(str(what, ": unsupported type (expected a string, an integer or a float)"));
+    default:
+      throw Error(str(what, ": unsupported type (expected a string, an integer or a float)"));
   }
 }
 

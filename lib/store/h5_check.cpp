@@ -1,8 +1,8 @@
 #include "lib/store/h5_check.h"
 
-#include <hdf5.h>
-
 #include <vector>
+
+#include <hdf5.h>
 
 namespace fq::store::detail {
 namespace {

@@ -5,7 +5,8 @@
 // setting is per thread), and on failure throws fq::Error with the caller's context (which must name the
 // file and the dataset or attribute), HDF5's own messages, innermost first, and the source line.
 //
-//   hid_t dset = H5_CHECK(H5Dopen2(file, "activations", H5P_DEFAULT), "'", path, "': cannot open dataset 'activations'");
+//   hid_t dset = H5_CHECK(H5Dopen2(file, "activations", H5P_DEFAULT), "'", path, "': cannot open dataset
+//   'activations'");
 #pragma once
 
 #include <string>
@@ -31,6 +32,6 @@ Result h5_checked(Result result, const char* source_file, int source_line, const
 }  // namespace fq::store::detail
 
 // Evaluates `call` with HDF5 error printing off; returns its result, or throws fq::Error(context + HDF5 stack).
-#define H5_CHECK(call, ...)                                                                                   \
-  ::fq::store::detail::h5_checked((::fq::store::detail::silence_hdf5_error_printing(), (call)), __FILE__, \
-                                  __LINE__, [&] { return ::fq::str(__VA_ARGS__); })
+#define H5_CHECK(call, ...)                                                                                         \
+  ::fq::store::detail::h5_checked((::fq::store::detail::silence_hdf5_error_printing(), (call)), __FILE__, __LINE__, \
+                                  [&] { return ::fq::str(__VA_ARGS__); })

@@ -4,11 +4,16 @@
 // close() and check it.
 #pragma once
 
-#include <hdf5.h>
-
 #include <utility>
 
+#include <hdf5.h>
+
 #include "lib/store/h5_check.h"
+
+// H5Dget_num_chunks (1.10.5) and the 1.10 file format bounds (1.10.2); 1.12 and 1.14 work too.
+#if !H5_VERSION_GE(1, 10, 5)
+#error "lib/store needs HDF5 >= 1.10.5"
+#endif
 
 namespace fq::store {
 

@@ -39,12 +39,15 @@ std::string normalize_object_name(const std::string& name, const std::string& wh
 
 H5ObjectKind object_kind(hid_t file, const std::string& name, const std::string& where) {
   const auto kind_of = [&](const std::string& existing) {
-    H5Object object(H5_CHECK(H5Oopen(file, existing.c_str(), H5P_DEFAULT), where, ": cannot open object '", existing,
-                             "'"));
+    H5Object object(
+        H5_CHECK(H5Oopen(file, existing.c_str(), H5P_DEFAULT), where, ": cannot open object '", existing, "'"));
     switch (H5Iget_type(object.get())) {
-      case H5I_GROUP: return H5ObjectKind::kGroup;
-      case H5I_DATASET: return H5ObjectKind::kDataset;
-      default: return H5ObjectKind::kOther;
+      case H5I_GROUP:
+        return H5ObjectKind::kGroup;
+      case H5I_DATASET:
+        return H5ObjectKind::kDataset;
+      default:
+        return H5ObjectKind::kOther;
     }
   };
   if (name == "/") return kind_of(name);

@@ -46,10 +46,10 @@ struct StoredType {
 };
 
 constexpr StoredType kStoredTypes[] = {
-    {c10::kFloat, "float32", float32_type},  {c10::kBFloat16, "bfloat16", bfloat16_type},
+    {c10::kFloat, "float32", float32_type},     {c10::kBFloat16, "bfloat16", bfloat16_type},
     {c10::kHalf, "float16", ieee_float16_type}, {c10::kDouble, "float64", float64_type},
-    {c10::kLong, "int64", int64_type},       {c10::kInt, "int32", int32_type},
-    {c10::kByte, "uint8", uint8_type},       {c10::kBool, "bool", bool_type},
+    {c10::kLong, "int64", int64_type},          {c10::kInt, "int32", int32_type},
+    {c10::kByte, "uint8", uint8_type},          {c10::kBool, "bool", bool_type},
 };
 
 const StoredType* find_stored(c10::ScalarType type) {
@@ -68,14 +68,29 @@ std::string supported_list() {
 std::string describe_h5_type(hid_t h5_type) {
   const char* class_name = "other";
   switch (H5Tget_class(h5_type)) {
-    case H5T_INTEGER: class_name = "integer"; break;
-    case H5T_FLOAT: class_name = "float"; break;
-    case H5T_STRING: class_name = "string"; break;
-    case H5T_COMPOUND: class_name = "compound"; break;
-    case H5T_ENUM: class_name = "enum"; break;
-    case H5T_OPAQUE: class_name = "opaque"; break;
-    case H5T_ARRAY: class_name = "array"; break;
-    default: break;
+    case H5T_INTEGER:
+      class_name = "integer";
+      break;
+    case H5T_FLOAT:
+      class_name = "float";
+      break;
+    case H5T_STRING:
+      class_name = "string";
+      break;
+    case H5T_COMPOUND:
+      class_name = "compound";
+      break;
+    case H5T_ENUM:
+      class_name = "enum";
+      break;
+    case H5T_OPAQUE:
+      class_name = "opaque";
+      break;
+    case H5T_ARRAY:
+      class_name = "array";
+      break;
+    default:
+      break;
   }
   const bool big_endian = H5Tget_order(h5_type) == H5T_ORDER_BE;
   return str(H5Tget_size(h5_type) * 8, "-bit ", class_name, big_endian ? ", big-endian" : "");
@@ -96,8 +111,8 @@ c10::ScalarType scalar_type_of(hid_t h5_type, const std::string& where) {
       return stored.scalar_type;
     }
   }
-  throw Error(str(where, ": unsupported HDF5 element type (", describe_h5_type(h5_type), "); supported: ",
-                  supported_list(), ", little-endian"));
+  throw Error(str(where, ": unsupported HDF5 element type (", describe_h5_type(h5_type),
+                  "); supported: ", supported_list(), ", little-endian"));
 }
 
 std::string stored_dtype_name(c10::ScalarType type) {

@@ -25,8 +25,8 @@ Hdf5FileSummary verify_hdf5_file(const std::string& path) {
     H5Dataset dataset(H5_CHECK(H5Dopen2(file.get(), name.c_str(), H5P_DEFAULT), dataset_where, ": cannot open"));
     dataset_scalar_type(dataset.get(), /*dtype_attribute_required=*/false, dataset_where);
     H5Dataspace space(H5_CHECK(H5Dget_space(dataset.get()), dataset_where, ": cannot read the dataspace"));
-    const hssize_t points = H5_CHECK(H5Sget_simple_extent_npoints(space.get()), dataset_where,
-                                     ": cannot read the shape");
+    const hssize_t points =
+        H5_CHECK(H5Sget_simple_extent_npoints(space.get()), dataset_where, ": cannot read the shape");
     FQ_CHECK(points == 0 || dataset_fully_written(dataset.get(), dataset_where), dataset_where,
              ": not fully written (parts would read as zeros)");
     count_attributes(name);

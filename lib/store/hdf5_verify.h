@@ -8,7 +8,7 @@
 namespace fq::store {
 
 struct Hdf5FileSummary {
-  std::int64_t groups = 0;      // the root group not counted
+  std::int64_t groups = 0;  // the root group not counted
   std::int64_t datasets = 0;
   std::int64_t attributes = 0;  // over all objects, the root included
 };

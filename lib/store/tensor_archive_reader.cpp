@@ -60,8 +60,8 @@ Attributes TensorArchiveReader::attributes(const std::string& object) const {
   const std::string normalized = normalize_object_name(object, where());
   FQ_CHECK(object_kind(file_.get(), normalized, where()) != H5ObjectKind::kMissing, where(), ": no object '",
            normalized, "'");
-  H5Object handle(H5_CHECK(H5Oopen(file_.get(), normalized.c_str(), H5P_DEFAULT), where(), ": cannot open '",
-                           normalized, "'"));
+  H5Object handle(
+      H5_CHECK(H5Oopen(file_.get(), normalized.c_str(), H5P_DEFAULT), where(), ": cannot open '", normalized, "'"));
   return read_attributes(handle.get(), str(where(), " object '", normalized, "'"));
 }
 
@@ -71,8 +71,8 @@ AttributeValue TensorArchiveReader::attribute(const std::string& object, const s
   const auto found = all.find(key);
   const std::string what = str(where(), " object '", normalize_object_name(object, where()), "' attribute '", key, "'");
   FQ_CHECK(found != all.end(), what, ": missing");
-  FQ_CHECK(found->second.kind() == kind, what, ": expected a value of type ", AttributeValue::kind_name(kind), ", found ",
-           found->second.to_string());
+  FQ_CHECK(found->second.kind() == kind, what, ": expected a value of type ", AttributeValue::kind_name(kind),
+           ", found ", found->second.to_string());
   return found->second;
 }
 

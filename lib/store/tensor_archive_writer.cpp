@@ -1,8 +1,8 @@
 #include "lib/store/tensor_archive_writer.h"
 
-#include <ATen/ATen.h>
-
 #include <vector>
+
+#include <ATen/ATen.h>
 
 #include "lib/core/json.h"
 #include "lib/store/dtype_attribute.h"
@@ -41,9 +41,9 @@ void TensorArchiveWriter::put(const std::string& name, const at::Tensor& tensor)
   H5Datatype type = h5_type_for(host.scalar_type(), dataset_where);
 
   std::vector<hsize_t> dims(host.sizes().begin(), host.sizes().end());
-  H5Dataspace space(H5_CHECK(dims.empty() ? H5Screate(H5S_SCALAR)
-                                          : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
-                             dataset_where, ": cannot create the dataspace"));
+  H5Dataspace space(H5_CHECK(
+      dims.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+      dataset_where, ": cannot create the dataspace"));
   H5PropList lcpl = create_intermediate_groups(dataset_where);
   H5Dataset dataset(H5_CHECK(
       H5Dcreate2(file_.id(), normalized.c_str(), type.get(), space.get(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
@@ -60,8 +60,8 @@ H5Object TensorArchiveWriter::open_or_create_group(const std::string& object) {
   FQ_CHECK(!file_.committed(), where(), ": attribute on '", normalized, "' after commit");
   if (object_kind(file_.id(), normalized, where()) == H5ObjectKind::kMissing) {
     H5PropList lcpl = create_intermediate_groups(where());
-    H5Group created(H5_CHECK(H5Gcreate2(file_.id(), normalized.c_str(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
-                             where(), ": cannot create group '", normalized, "'"));
+    H5Group created(H5_CHECK(H5Gcreate2(file_.id(), normalized.c_str(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT), where(),
+                             ": cannot create group '", normalized, "'"));
   }
   return H5Object(
       H5_CHECK(H5Oopen(file_.id(), normalized.c_str(), H5P_DEFAULT), where(), ": cannot open '", normalized, "'"));
@@ -84,8 +84,8 @@ void TensorArchiveWriter::copy_from(const std::string& source_path, const std::s
   FQ_CHECK(target_name != "/", where(), ": cannot copy onto the root group");
   check_free(target_name, "copy target");
   H5File source = open_h5_file_for_reading(source_path);
-  FQ_CHECK(object_kind(source.get(), source_name, "'" + source_path + "'") != H5ObjectKind::kMissing, "'",
-           source_path, "': no object '", source_name, "' to copy");
+  FQ_CHECK(object_kind(source.get(), source_name, "'" + source_path + "'") != H5ObjectKind::kMissing, "'", source_path,
+           "': no object '", source_name, "' to copy");
   H5PropList lcpl = create_intermediate_groups(where());
   H5_CHECK(H5Ocopy(source.get(), source_name.c_str(), file_.id(), target_name.c_str(), H5P_DEFAULT, lcpl.get()),
            where(), ": cannot copy '", source_name, "' of '", source_path, "' to '", target_name, "'");

@@ -1,10 +1,9 @@
 // ActivationWriter / ActivationReader: bit-exact round trips, attributes, batching, and the errors a
 // caller or a bad file can cause.
+#include <filesystem>
+
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
-
-#include <filesystem>
-#include <functional>
 
 #include "lib/core/error.h"
 #include "lib/store/activation_reader.h"
@@ -20,6 +19,7 @@ namespace {
 using test::activations_with_special_values;
 using test::bitwise_equal;
 using test::contains;
+using test::error_of;
 
 constexpr ActivationShape kShape{6, 5, 24};
 
@@ -31,15 +31,6 @@ void write_in_batches(const std::string& path, const at::Tensor& x, ActivationWr
   writer.write(3, x.slice(0, 3, 5));
   EXPECT_EQ(writer.samples_written(), x.size(0));
   writer.commit();
-}
-
-std::string error_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 class ActivationRoundTrip : public testing::TestWithParam<c10::ScalarType> {};
@@ -61,6 +52,10 @@ TEST_P(ActivationRoundTrip, BitExactIncludingSpecialValues) {
   at::Tensor buffer = at::empty({2, kShape.seqlen, kShape.hidden}, at::TensorOptions().dtype(GetParam()));
   reader.read_into(1, buffer);
   EXPECT_TRUE(bitwise_equal(buffer, x.slice(0, 1, 3)));
+  // Through a chunk cache that holds two samples.
+  ActivationReaderOptions cached;
+  cached.chunk_cache_chunks = 2;
+  EXPECT_TRUE(bitwise_equal(ActivationReader(path, cached).read(1, 4), x.slice(0, 1, 5)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, ActivationRoundTrip, testing::Values(c10::kBFloat16, c10::kHalf, c10::kFloat),
@@ -146,7 +141,9 @@ TEST(ActivationStore, WriterRejectsBadArguments) {
                          ActivationWriter(path, 0, {1, 2, 4}, at::kFloat, options);
                        }),
                        "'layer' is reserved"));
-  EXPECT_TRUE(contains(error_of([&] { ActivationWriter(dir + "/missing/a.h5", 0, {1, 2, 4}, at::kFloat); }),
+  EXPECT_TRUE(contains(error_of([&] {
+                         ActivationWriter(dir + "/missing/a.h5", 0, {1, 2, 4}, at::kFloat);
+                       }),
                        dir + "/missing/a.h5"));
   // 4 GiB chunk limit: one sample of 65536 x 32768 float32 is 8 GiB.
   EXPECT_TRUE(contains(error_of([&] { ActivationWriter(path, 0, {1, 65536, 32768}, at::kFloat); }), "4 GiB"));
@@ -233,10 +230,16 @@ TEST_F(ActivationReaderErrors, DtypeAttributeMustAgreeWithTheHdf5Type) {
 TEST_F(ActivationReaderErrors, ReadRangeAndBufferErrors) {
   ActivationReader reader(path_);
   EXPECT_TRUE(contains(error_of([&] { reader.read(2, 2); }), "samples [2, 4) are outside [0, 3)"));
-  EXPECT_TRUE(contains(error_of([&] { reader.read(0, 0); }), "outside"));
-  EXPECT_TRUE(contains(error_of([&] { reader.read_into(0, at::empty({1, 4, 8}, at::kFloat)); }),
+  EXPECT_TRUE(contains(error_of([&] { reader.read(0, 0); }), "cannot read 0 samples"));
+  EXPECT_TRUE(contains(error_of([&] { reader.read(0, -2); }), "cannot read -2 samples"));
+  EXPECT_TRUE(contains(error_of([&] { reader.read(-1, 2); }), "samples [-1, 1) are outside [0, 3)"));
+  EXPECT_TRUE(contains(error_of([&] {
+                         reader.read_into(0, at::empty({1, 4, 8}, at::kFloat));
+                       }),
                        "contiguous CPU bfloat16 tensor [n, 4, 8]"));
-  EXPECT_TRUE(contains(error_of([&] { reader.read_into(0, at::empty({4, 8, 1}, at::kBFloat16).transpose(1, 2)); }),
+  EXPECT_TRUE(contains(error_of([&] {
+                         reader.read_into(0, at::empty({4, 8, 1}, at::kBFloat16).transpose(1, 2));
+                       }),
                        "contiguous"));
 }
 

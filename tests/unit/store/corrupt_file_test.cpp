@@ -1,10 +1,10 @@
 // Damaged files: truncation at any byte, garbage, flipped metadata bytes. Each must be an fq::Error naming
 // the file (or, for bytes HDF5 never reads, the original data): never a crash, a hang or silent garbage.
 // Raw data bytes carry no checksum (see lib/store/activation_writer.h), so flips there are not tested.
+#include <fstream>
+
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
-
-#include <fstream>
 
 #include "lib/core/atomic_file.h"
 #include "lib/core/error.h"
@@ -64,8 +64,8 @@ class CorruptFile : public testing::Test {
 
 TEST_F(CorruptFile, TruncationAtAnyOffsetIsAnError) {
   const size_t size = good_.size();
-  for (size_t cut : {size_t{0}, size_t{1}, size_t{7}, size_t{48}, size_t{512}, size / 4, size / 2, size - 2048,
-                     size - 1}) {
+  for (size_t cut :
+       {size_t{0}, size_t{1}, size_t{7}, size_t{48}, size_t{512}, size / 4, size / 2, size - 2048, size - 1}) {
     const std::string result = outcome(good_.substr(0, cut));
     EXPECT_TRUE(contains(result, "error: ")) << "cut at " << cut << " of " << size << ": " << result;
   }

@@ -52,8 +52,8 @@ TEST(H5Types, Float16IsIeeeHalf) {
 }
 
 TEST(H5Types, EveryStoredTypeMapsBackToItself) {
-  for (c10::ScalarType type : {c10::kFloat, c10::kDouble, c10::kBFloat16, c10::kHalf, c10::kLong, c10::kInt,
-                               c10::kByte, c10::kBool}) {
+  for (c10::ScalarType type :
+       {c10::kFloat, c10::kDouble, c10::kBFloat16, c10::kHalf, c10::kLong, c10::kInt, c10::kByte, c10::kBool}) {
     H5Datatype h5 = h5_type_for(type, "test");
     EXPECT_EQ(scalar_type_of(h5.get(), "test"), type) << c10::toString(type);
   }

@@ -1,8 +1,10 @@
 #include "tests/unit/store/store_test_data.h"
 
+#include <vector>
+
 #include <ATen/ATen.h>
 
-#include <vector>
+#include "lib/core/error.h"
 
 namespace fq::store::test {
 namespace {
@@ -19,8 +21,8 @@ const std::vector<std::uint16_t> kFp16Specials = {
     0x0000, 0x8000, 0x7C00, 0xFC00, 0x7E00, 0xFE01, 0x7C01, 0x0001, 0x83FF, 0x7BFF, 0xFBFF, 0x0400,
 };
 const std::vector<std::uint32_t> kFp32Specials = {
-    0x00000000, 0x80000000, 0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00001, 0x7F800001,
-    0x00000001, 0x807FFFFF, 0x7F7FFFFF, 0xFF7FFFFF, 0x00800000,
+    0x00000000, 0x80000000, 0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00001,
+    0x7F800001, 0x00000001, 0x807FFFFF, 0x7F7FFFFF, 0xFF7FFFFF, 0x00800000,
 };
 
 }  // namespace
@@ -58,5 +60,14 @@ bool bitwise_equal(const at::Tensor& a, const at::Tensor& b) {
 }
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+std::string error_of(const std::function<void()>& body) {
+  try {
+    body();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
 
 }  // namespace fq::store::test

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include <ATen/core/Tensor.h>
@@ -20,5 +21,8 @@ bool bitwise_equal(const at::Tensor& a, const at::Tensor& b);
 
 // Whether `text` contains `part`, for EXPECT_TRUE with a readable failure.
 bool contains(const std::string& text, const std::string& part);
+
+// The message of the fq::Error that `body` throws, or "(no error)".
+std::string error_of(const std::function<void()>& body);
 
 }  // namespace fq::store::test

@@ -1,10 +1,9 @@
 // TensorArchiveWriter / TensorArchiveReader: round trips of every stored dtype, the group hierarchy,
 // attributes, gathering archives with copy_from, and errors that name the file and the object.
+#include <filesystem>
+
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
-
-#include <filesystem>
-#include <functional>
 
 #include "lib/core/error.h"
 #include "lib/core/json.h"
@@ -19,15 +18,7 @@ namespace {
 
 using test::bitwise_equal;
 using test::contains;
-
-std::string error_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 // One tensor of each stored dtype, none all-zero.
 std::map<std::string, at::Tensor> sample_tensors() {
@@ -86,9 +77,9 @@ TEST(TensorArchive, ListsGroupsAndDatasets) {
   EXPECT_EQ(reader.groups("layer_000"), (std::vector<std::string>{"mlp_down"}));
   EXPECT_EQ(reader.datasets("/layer_000"), (std::vector<std::string>{"clip"}));
   EXPECT_EQ(reader.datasets("layer_001/attn_in"), (std::vector<std::string>{"left", "right"}));
-  EXPECT_EQ(reader.all_datasets(), (std::vector<std::string>{"layer_000/clip", "layer_000/mlp_down/left",
-                                                             "layer_001/attn_in/left", "layer_001/attn_in/right",
-                                                             "top"}));
+  EXPECT_EQ(reader.all_datasets(),
+            (std::vector<std::string>{"layer_000/clip", "layer_000/mlp_down/left", "layer_001/attn_in/left",
+                                      "layer_001/attn_in/right", "top"}));
   EXPECT_TRUE(reader.has_dataset("layer_001/attn_in/left"));
   EXPECT_FALSE(reader.has_dataset("layer_001/attn_in"));
   EXPECT_TRUE(reader.has_group("layer_001/attn_in"));
@@ -155,13 +146,14 @@ TEST(TensorArchive, GathersPerLayerArchivesWithCopyFrom) {
 
   const Hdf5FileSummary summary = verify_hdf5_file(dir + "/transforms.h5");
   EXPECT_EQ(summary.datasets, 5);
-  EXPECT_EQ(summary.groups, 5);      // extra, layer_000, layer_000/attn_in, layer_001, layer_001/attn_in
+  EXPECT_EQ(summary.groups, 5);                  // extra, layer_000, layer_000/attn_in, layer_001, layer_001/attn_in
   EXPECT_EQ(summary.attributes, 1 + 2 + 2 + 5);  // root; 2 layer groups; 2 attn_in groups; a dtype per dataset
 
   TensorArchiveWriter again(dir + "/again.h5");
   EXPECT_TRUE(contains(error_of([&] { again.copy_from(dir + "/layer_0.h5", "nope", "x"); }), "no object 'nope'"));
   again.put("x", at::ones({1}));
-  EXPECT_TRUE(contains(error_of([&] { again.copy_from(dir + "/layer_0.h5", "/", "x"); }), "'x': the name is already taken"));
+  EXPECT_TRUE(
+      contains(error_of([&] { again.copy_from(dir + "/layer_0.h5", "/", "x"); }), "'x': the name is already taken"));
 }
 
 TEST(TensorArchive, ErrorsNameTheFileAndTheObject) {
@@ -186,7 +178,9 @@ TEST(TensorArchive, ErrorsNameTheFileAndTheObject) {
   EXPECT_TRUE(contains(error_of([&] { reader.read("a"); }), "no dataset 'a'"));
   EXPECT_TRUE(contains(error_of([&] { reader.read("a/b/c"); }), "no dataset 'a/b/c'"));  // below a dataset
   message = error_of([&] { reader.int_attribute("a", "note"); });
-  EXPECT_TRUE(contains(message, path) && contains(message, "object 'a' attribute 'note': expected a value of type int64, found 'not json {'")) << message;
+  EXPECT_TRUE(contains(message, path) &&
+              contains(message, "object 'a' attribute 'note': expected a value of type int64, found 'not json {'"))
+      << message;
   EXPECT_TRUE(contains(error_of([&] { reader.string_attribute("a", "absent"); }), "attribute 'absent': missing"));
   EXPECT_TRUE(contains(error_of([&] { reader.json_attribute("a", "note"); }), "attribute 'note': not valid JSON"));
   EXPECT_TRUE(contains(error_of([&] { reader.attributes("nowhere"); }), "no object 'nowhere'"));
