@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "lib/core/error.h"
+#include "lib/flat/fused_expert_linear.h"
 #include "lib/flat/site_groups.h"
 #include "lib/quant/learnable_clip.h"
 
@@ -45,19 +46,19 @@ FlatLayer::FlatLayer(const io::ModelConfig& config, int64_t layer_index, const F
       llama_(config.family == io::ModelFamily::kLlama),
       moe_(!llama_ && config.is_moe_layer(layer_index)),
       param_options_(at::TensorOptions().dtype(options.param_dtype).device(device)) {
-  const bool quantized = options.linear.weight.enabled() || options.linear.act.enabled();
+  const bool transformed = options.transforms;
   const int64_t hidden = config.hidden_size;
   heads_ = config.num_attention_heads;
   if (llama_) {
     head_dim_ = config.head_dim;
     const int64_t d = head_dim_, kv = config.num_key_value_heads, inter = config.intermediate_size;
-    if (quantized) {
+    if (transformed) {
       add_group(LinearGroup::kAttnIn, hidden, gen);
       o_heads_ = AffineTransform::single(heads_, options.param, gen, param_options_);
       add_group(LinearGroup::kMlpIn, hidden, gen);
       add_group(LinearGroup::kDownIn, inter, gen);
     }
-    if (quantized || options.v_cache.enabled()) {
+    if (transformed || options.v_cache.enabled()) {
       v_head_ = AffineTransform::single(d, options.param, gen, param_options_);
     }
     if (options.q_cache.enabled() || options.k_cache.enabled()) {
@@ -85,7 +86,7 @@ FlatLayer::FlatLayer(const io::ModelConfig& config, int64_t layer_index, const F
     }
   } else {
     const int64_t qk = config.qk_head_dim(), v_dim = config.v_head_dim;
-    if (quantized) {
+    if (transformed) {
       add_group(LinearGroup::kAttnIn, hidden, gen);
       if (config.q_lora_rank > 0) add_group(LinearGroup::kQbIn, config.q_lora_rank, gen);
       add_group(LinearGroup::kOIn, heads_ * v_dim, gen);
@@ -101,7 +102,7 @@ FlatLayer::FlatLayer(const io::ModelConfig& config, int64_t layer_index, const F
     if (moe_) {
       const int64_t mi = config.moe_intermediate_size, shared = config.n_shared_experts * mi;
       experts_ = config.n_routed_experts;
-      if (quantized) {
+      if (transformed) {
         add_group(LinearGroup::kMoeIn, hidden, gen);
         if (shared > 0) add_group(LinearGroup::kSharedDownIn, shared, gen);
         const int64_t n_down = options.per_expert_down_transform ? experts_ : 1;
@@ -128,7 +129,7 @@ FlatLayer::FlatLayer(const io::ModelConfig& config, int64_t layer_index, const F
                                                               options.per_expert_act_quantizers, param_options_);
     } else {
       const int64_t inter = config.intermediate_size;
-      if (quantized) {
+      if (transformed) {
         add_group(LinearGroup::kMlpIn, hidden, gen);
         add_group(LinearGroup::kDownIn, inter, gen);
       }
@@ -350,25 +351,45 @@ at::Tensor FlatLayer::attention_output(const at::Tensor& attn) {
   return attn.flatten(-2);
 }
 
-at::Tensor FlatLayer::routed_down_weight(const at::Tensor& w) const {
-  if (routed_down_step_.size() == 1) return routed_down_step_[0].apply_inverse_transpose(w);
-  std::vector<at::Tensor> per;
-  for (int64_t e = 0; e < experts_; ++e) per.push_back(routed_down_step_[e].apply_inverse_transpose(w[e]));
-  return at::stack(per);
-}
-
 at::Tensor FlatLayer::expert_linear(ExpertSite site, const at::Tensor& x_sorted, const std::vector<int64_t>& counts,
                                     const at::Tensor& stacked_weight) {
   const quant::QuantizedLinear& lin = expert_linears_.at(site);
-  at::Tensor w = stacked_weight.to(x_sorted.scalar_type());
+  ExpertWeightTransform t;
+  t.spec = lin.options().weight;
+  auto use = [&t](const TransformMatrices& m) {
+    t.left_inv_t = m.left_inv_t;
+    t.right_inv_t = m.right_inv_t;
+    t.diag = m.diag;
+  };
   if (site == ExpertSite::kDown) {
-    if (!routed_down_step_.empty()) w = routed_down_weight(w);
+    if (routed_down_step_.size() == 1) {
+      use(routed_down_step_[0]);
+    } else if (!routed_down_step_.empty()) {
+      // One transform per expert: stacked so that the fused op applies them in one batched product.
+      std::vector<at::Tensor> l, r, d;
+      for (const auto& m : routed_down_step_) {
+        l.push_back(m.left_inv_t);
+        r.push_back(m.right_inv_t);
+        if (m.diag.defined()) d.push_back(m.diag);
+      }
+      t.left_inv_t = at::stack(l);
+      t.right_inv_t = at::stack(r);
+      if (!d.empty()) t.diag = at::stack(d);
+    }
   } else if (groups_.count(LinearGroup::kMoeIn)) {
-    w = matrices(LinearGroup::kMoeIn).apply_inverse_transpose(w);
+    use(matrices(LinearGroup::kMoeIn));
+  }
+  if (lin.has_weight_clip()) {
+    t.clip_max_logit = lin.weight_clip().max_logit();
+    t.clip_min_logit = lin.weight_clip().min_logit();
   }
   const ExpertActQuantizer& act = site == ExpertSite::kDown ? *expert_down_act_ : *expert_in_act_;
   at::Tensor xq = act(x_sorted, counts);
-  return model::grouped_linear(xq, counts, lin.quantize_weight(lin.clip_weight(w)));
+  // Chunks of about 2^28 weight elements (512 MB in bf16) bound the recomputed weights' memory.
+  constexpr int64_t kChunkElements = int64_t{1} << 28;
+  const int64_t per_expert = stacked_weight.size(1) * stacked_weight.size(2);
+  const int64_t chunk = std::max<int64_t>(1, kChunkElements / per_expert);
+  return fused_expert_linear(xq, counts, stacked_weight, t, chunk);
 }
 
 at::Tensor FlatLayer::expert_down_group_input(const at::Tensor& a_sorted, const std::vector<int64_t>& counts) {

@@ -69,8 +69,6 @@ class FlatLayer : public model::LayerHooks {
   void add_group(model::LinearGroup group, int64_t size, at::Generator& gen);
   void add_linear(model::LinearSite site, std::vector<int64_t> shape);
   const quant::TransformMatrices& matrices(model::LinearGroup group) const;
-  // W [..., n] -> W P^{-T} of the routed down transform(s).
-  at::Tensor routed_down_weight(const at::Tensor& w) const;
 
   FlatOptions options_;
   bool llama_ = false;

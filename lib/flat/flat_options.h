@@ -15,6 +15,9 @@ struct FlatOptions {
   quant::QuantSpec q_cache{16, false, 0};  // LLaMA query quantization (after the K transform)
   quant::QuantSpec k_cache{16, true, 128};
   quant::QuantSpec v_cache{16, true, 128};
+  // The learned transforms exist (the reference creates them whenever weights or activations are quantized;
+  // off: plain quantizers with clipping only).
+  bool transforms = true;
   bool learn_transforms = true;  // train the transform factors (off: they stay at their random init)
   bool diag_scale = true;        // a per-channel scale before each Kronecker transform
   quant::TransformParam param = quant::TransformParam::kOrthogonal;

@@ -28,6 +28,8 @@ class WeightClip {
   // The squashed factors [..., 1] (for folding: the frozen clip of a weight is applied once, in float64).
   ClipFactors factors() const;
   std::vector<at::Tensor> parameters() const { return {max_logit_, min_logit_}; }
+  const at::Tensor& max_logit() const { return max_logit_; }
+  const at::Tensor& min_logit() const { return min_logit_; }
   std::vector<std::pair<std::string, at::Tensor>> named_parameters() const {
     return {{"clip_max", max_logit_}, {"clip_min", min_logit_}};
   }

@@ -5,7 +5,7 @@
 #include <torch/version.h>
 
 #include "lib/core/error.h"
-#include "tests/unit/model/random_layers.h"
+#include "tests/support/random_layers.h"
 #include "tests/unit/model/reference_forward.h"
 
 namespace fq::model {

@@ -5,7 +5,7 @@
 #include "lib/model/decoder_layer.h"
 #include "lib/model/deepseek_layer.h"
 #include "lib/model/llama_layer.h"
-#include "tests/unit/model/random_layers.h"
+#include "tests/support/random_layers.h"
 #include "tests/unit/model/reference_forward.h"
 
 namespace fq::model {

@@ -13,7 +13,7 @@
 
 #include "lib/model/deepseek_layer.h"
 #include "lib/model/llama_layer.h"
-#include "tests/unit/model/random_layers.h"
+#include "tests/support/random_layers.h"
 
 namespace fq::model {
 namespace {

@@ -16,7 +16,7 @@
 #include "lib/model/rms_norm.h"
 #include "tests/support/expect_error.h"
 #include "tests/support/shared_dir.h"
-#include "tests/unit/model/random_layers.h"
+#include "tests/support/random_layers.h"
 #include "tests/unit/model/reference_forward.h"
 
 namespace fq::model {

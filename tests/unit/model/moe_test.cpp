@@ -6,7 +6,7 @@
 #include "lib/core/error.h"
 #include "lib/model/moe_experts.h"
 #include "lib/model/moe_router.h"
-#include "tests/unit/model/random_layers.h"
+#include "tests/support/random_layers.h"
 #include "tests/unit/model/reference_forward.h"
 
 namespace fq::model {

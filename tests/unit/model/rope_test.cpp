@@ -7,7 +7,7 @@
 
 #include "lib/core/error.h"
 #include "tests/support/shared_dir.h"
-#include "tests/unit/model/random_layers.h"
+#include "tests/support/random_layers.h"
 #include "tests/unit/model/reference_forward.h"
 
 namespace fq::model {

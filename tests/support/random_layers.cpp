@@ -1,4 +1,4 @@
-#include "tests/unit/model/random_layers.h"
+#include "tests/support/random_layers.h"
 
 #include <cmath>
 

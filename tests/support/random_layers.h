@@ -1,4 +1,4 @@
-// Small model configs and random layer weights (fixed seeds) for the lib/model unit tests.
+// Small model configs and random layer weights (fixed seeds) for the model and FlatQuant unit tests.
 #pragma once
 
 #include <cstdint>

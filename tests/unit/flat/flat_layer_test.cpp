@@ -1,0 +1,158 @@
+// FlatQuant layers against the full-precision model and against their own folded (evaluation) form.
+#include "lib/flat/flat_layer.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "lib/flat/frozen_layer.h"
+#include "lib/model/decoder_layer.h"
+#include "lib/model/rope.h"
+#include "tests/support/random_layers.h"
+
+namespace fq::flat {
+namespace {
+
+using model::test::relative_l2;
+
+constexpr double kExactTol = 1e-10;   // float64: transforms cancel exactly up to rounding
+constexpr double kFoldedTol = 1e-6;   // float64 W4A4: same quantizers, different op order (rounding ties)
+
+struct Fixture {
+  io::ModelConfig config;
+  model::LayerWeights weights;
+  int64_t layer;
+};
+
+Fixture llama() {
+  at::manual_seed(1);
+  io::ModelConfig c = model::test::small_llama_config();
+  return {c, model::test::random_llama_layer(c, 1, at::kDouble), 0};
+}
+
+Fixture deepseek(bool moe, bool q_lora) {
+  at::manual_seed(2);
+  io::ModelConfig c = model::test::small_deepseek_config(q_lora);
+  c.first_k_dense_replace = 1;
+  return {c, model::test::random_deepseek_layer(c, moe, 2, at::kDouble), moe ? 1 : 0};
+}
+
+at::Tensor input(const io::ModelConfig& c) {
+  at::manual_seed(3);
+  return at::randn({2, 8, c.hidden_size}, at::kDouble);
+}
+
+at::Tensor forward(const Fixture& f, const model::LayerWeights& w, model::LayerHooks& hooks, const at::Tensor& x) {
+  const model::RopeTables rope = model::RotaryEmbedding::for_model(f.config).tables(x.size(1), at::kDouble, at::kCPU);
+  return model::layer_forward(f.config, w, x, rope, hooks);
+}
+
+FlatOptions options(int bits, bool per_expert) {
+  FlatOptions o;
+  o.linear.weight = {bits, true, 0};
+  o.linear.act = {bits, true, 0};
+  o.param_dtype = at::kDouble;
+  o.per_expert_down_transform = per_expert;
+  o.per_expert_act_quantizers = per_expert;
+  return o;
+}
+
+// Moves every trainable tensor away from its initial value (s, diag and clipping would otherwise start at
+// identity-like values that hide mistakes).
+void perturb(FlatLayer& flat) {
+  at::NoGradGuard ng;
+  at::manual_seed(4);
+  for (auto& [name, p] : flat.named_parameters()) {
+    if (name.find("clip") != std::string::npos) {
+      p.copy_(at::randn(p.sizes(), at::kDouble) + 1.5);  // sigmoid in (0.4, 1): real clipping
+    } else if (name.size() >= 2 && (name.substr(name.size() - 2) == ".s" || name.substr(name.size() - 4) == "diag")) {
+      p.copy_(at::rand(p.sizes(), at::kDouble) * 2 + 0.3);
+    }
+  }
+}
+
+std::vector<Fixture> all_fixtures() { return {llama(), deepseek(false, true), deepseek(true, true), deepseek(true, false)}; }
+
+TEST(FlatLayer, TransformsCancelExactlyWithoutQuantization) {
+  for (bool per_expert : {false, true}) {
+    for (const Fixture& f : all_fixtures()) {
+      at::Generator gen = at::detail::createCPUGenerator(5);
+      FlatLayer flat(f.config, f.layer, options(16, per_expert), gen, at::kCPU);
+      perturb(flat);
+      flat.refresh();
+      model::LayerHooks fp;
+      const at::Tensor x = input(f.config);
+      at::NoGradGuard ng;
+      EXPECT_LT(relative_l2(forward(f, f.weights, flat, x), forward(f, f.weights, fp, x)), kExactTol)
+          << f.config.model_type << " layer " << f.layer << " per_expert=" << per_expert;
+    }
+  }
+}
+
+TEST(FrozenLayer, FoldedTransformsReproduceTheFullPrecisionLayer) {
+  for (const Fixture& f : all_fixtures()) {
+    at::Generator gen = at::detail::createCPUGenerator(6);
+    FlatLayer flat(f.config, f.layer, options(16, false), gen, at::kCPU);
+    perturb(flat);
+    FrozenQuantOptions off;
+    off.weight.bits = off.act.bits = 16;
+    model::LayerWeights folded = f.weights;
+    FrozenLayer frozen(f.config, f.layer, folded, flat.export_frozen(), off);
+    model::LayerHooks fp;
+    const at::Tensor x = input(f.config);
+    at::NoGradGuard ng;
+    EXPECT_LT(relative_l2(forward(f, folded, frozen, x), forward(f, f.weights, fp, x)), kExactTol)
+        << f.config.model_type << " layer " << f.layer;
+  }
+}
+
+TEST(FrozenLayer, FoldedW4A4MatchesTheCalibrationForward) {
+  for (bool per_expert : {false, true}) {
+    for (const Fixture& f : all_fixtures()) {
+      at::Generator gen = at::detail::createCPUGenerator(7);
+      FlatOptions o = options(4, per_expert);
+      if (f.config.family == io::ModelFamily::kLlama) o.k_cache = o.v_cache = o.q_cache = {4, false, 16};
+      FlatLayer flat(f.config, f.layer, o, gen, at::kCPU);
+      perturb(flat);
+      flat.refresh();
+      FrozenQuantOptions q;
+      q.k_cache = o.k_cache;
+      q.v_cache = o.v_cache;
+      q.q_cache = o.q_cache;
+      model::LayerWeights folded = f.weights;
+      FrozenLayer frozen(f.config, f.layer, folded, flat.export_frozen(), q);
+      const at::Tensor x = input(f.config);
+      at::NoGradGuard ng;
+      const at::Tensor expected = forward(f, f.weights, flat, x);
+      const double err = relative_l2(forward(f, folded, frozen, x), expected);
+      EXPECT_LT(err, kFoldedTol) << f.config.model_type << " layer " << f.layer << " per_expert=" << per_expert;
+      // and quantization really happened: far from the full-precision layer
+      model::LayerHooks fp;
+      EXPECT_GT(relative_l2(expected, forward(f, f.weights, fp, x)), 1e-3);
+    }
+  }
+}
+
+TEST(FlatLayer, EveryTrainableParameterGetsAGradient) {
+  for (const Fixture& f : all_fixtures()) {
+    at::Generator gen = at::detail::createCPUGenerator(8);
+    FlatOptions o = options(4, false);
+    FlatLayer flat(f.config, f.layer, o, gen, at::kCPU);
+    perturb(flat);
+    flat.refresh();
+    const at::Tensor x = input(f.config);
+    model::LayerHooks fp;
+    at::Tensor target;
+    {
+      at::NoGradGuard ng;
+      target = forward(f, f.weights, fp, x);
+    }
+    (forward(f, f.weights, flat, x) - target).pow(2).mean().backward();
+    for (auto& [name, p] : flat.named_parameters()) {
+      ASSERT_TRUE(p.grad().defined()) << f.config.model_type << " " << name;
+      EXPECT_GT(p.grad().abs().sum().item<double>(), 0) << f.config.model_type << " " << name;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace fq::flat
