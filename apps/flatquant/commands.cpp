@@ -4,11 +4,14 @@
 namespace fq::cli {
 
 int cmd_decompose(const std::vector<std::string>& args);
+int cmd_make_model(const std::vector<std::string>& args);
 int cmd_tokenize(const std::vector<std::string>& args);
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"decompose", "print the Kronecker factor sizes FlatQuant uses for linear input sizes", cmd_decompose},
+      {"make-model", "write a synthetic HF checkpoint (LLaMA-3 / DeepSeek V3 shapes, outliers, BF16 or FP8)",
+       cmd_make_model},
       {"tokenize", "encode text or decode ids with a model's tokenizer.json", cmd_tokenize},
   };
   return table;

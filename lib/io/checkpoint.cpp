@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include <ATen/ATen.h>
 
@@ -19,6 +20,8 @@ constexpr const char* kIndexFile = "model.safetensors.index.json";
 constexpr const char* kSingleFile = "model.safetensors";
 // DeepSeek V3's block size, for FP8 checkpoints whose config lost its quantization_config.
 constexpr int64_t kDefaultFp8Block = 128;
+// Bytes sampled from each end of every shard's data for the fingerprint.
+constexpr std::uint64_t kFingerprintSampleBytes = 4096;
 
 std::map<std::string, std::string> parse_index(const std::string& index_path, const std::string& dir) {
   Json index = read_json_file(index_path);
@@ -34,9 +37,9 @@ std::map<std::string, std::string> parse_index(const std::string& index_path, co
              "', which is not a file name inside the checkpoint directory");
     weight_map.emplace(it.key(), shard);
   }
-  std::map<std::string, bool> checked;
+  std::set<std::string> checked;
   for (const auto& [name, shard] : weight_map) {
-    if (checked.emplace(shard, true).second) {
+    if (checked.insert(shard).second) {
       FQ_CHECK(std::filesystem::is_regular_file(dir + "/" + shard), "checkpoint index '", index_path, "' names shard '",
                shard, "' (tensor '", name, "' among others) but the file is missing from '", dir, "'");
     }
@@ -145,6 +148,13 @@ std::string Checkpoint::fingerprint() const {
     fp.add(t.name).add(st_dtype_name(t.dtype)).add(static_cast<std::uint64_t>(t.shape.size()));
     for (int64_t d : t.shape) fp.add(static_cast<std::uint64_t>(d));
     fp.add(t.end - t.begin);
+  }
+  std::set<std::string> shards;
+  for (const auto& entry : impl_->weight_map) shards.insert(entry.second);
+  for (const std::string& shard : shards) {
+    const SafetensorsFile& file = impl_->open(shard);
+    const std::uint64_t n = std::min(kFingerprintSampleBytes, file.data_size());
+    fp.add(file.read_data(0, n)).add(file.read_data(file.data_size() - n, n));
   }
   return fp.hex();
 }

@@ -40,8 +40,10 @@ class Checkpoint {
   // The tensor exactly as stored (FP8 as uint8), for round-trip checks.
   at::Tensor load_raw(const std::string& name) const;
 
-  // A stable fingerprint of the checkpoint (config.json bytes + tensor names, dtypes, shapes and sizes),
-  // recorded in run manifests so that a run directory is never resumed against another model.
+  // A stable fingerprint of the checkpoint (config.json bytes + tensor names, dtypes, shapes and sizes +
+  // the first and last 4 KiB of every shard's data, so that two fine-tunes of one architecture differ),
+  // recorded in run manifests so that a run directory is never resumed against another model. Opens
+  // every shard and reads 8 KiB of each.
   std::string fingerprint() const;
 
  private:

@@ -25,7 +25,12 @@ namespace {
 constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;
 // Tensors are copied out of the mapping in chunks of this size, each chunk's pages released right after,
 // so reading a 2 GB embedding never holds more than one chunk of file pages besides the result.
-constexpr std::uint64_t kCopyChunkBytes = 64ull << 20;
+constexpr std::uint64_t kCopyChunkBytes = 16ull << 20;
+// Tensors of at least this size get an anonymous mapping of their own, unmapped when the tensor dies.
+// The default CPU allocator (glibc) keeps freed blocks below its dynamic mmap threshold (up to 32 MiB:
+// a DeepSeek expert weight is 29 MiB) in the heap, so loading layer after layer would pile up resident,
+// freed memory; an own mapping always goes back to the system.
+constexpr std::uint64_t kOwnMappingBytes = 1ull << 20;
 
 struct DtypeEntry {
   StDtype dtype;
@@ -97,6 +102,17 @@ class MappedFile {
   const unsigned char* data_ = nullptr;
   std::uint64_t size_ = 0;
 };
+
+// An uninitialized CPU tensor; large ones in their own anonymous mapping (see kOwnMappingBytes).
+at::Tensor allocate_cpu(const std::vector<int64_t>& shape, c10::ScalarType type, std::uint64_t bytes,
+                        const std::string& what) {
+  const at::TensorOptions options = at::TensorOptions().dtype(type);
+  if (bytes < kOwnMappingBytes) return at::empty(shape, options);
+  void* data = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  FQ_CHECK(data != MAP_FAILED, "cannot allocate ", bytes, " bytes for ", what, ": ", std::strerror(errno));
+  return at::from_blob(
+      data, shape, [bytes](void* p) { ::munmap(p, bytes); }, options);
+}
 
 std::uint64_t read_u64_le(const unsigned char* p) {
   std::uint64_t v = 0;
@@ -275,7 +291,8 @@ const std::map<std::string, std::string>& SafetensorsFile::metadata() const { re
 
 at::Tensor SafetensorsFile::read(const std::string& name) const {
   const TensorInfo& t = info(name);
-  at::Tensor out = at::empty(t.shape, at::TensorOptions().dtype(st_dtype_to_scalar(t.dtype)));
+  at::Tensor out = allocate_cpu(t.shape, st_dtype_to_scalar(t.dtype), t.end - t.begin,
+                                str("tensor '", name, "' of '", impl_->path, "'"));
   auto* dst = static_cast<unsigned char*>(out.data_ptr());
   const std::uint64_t first = impl_->data_start + t.begin;
   const std::uint64_t last = impl_->data_start + t.end;
@@ -284,6 +301,17 @@ at::Tensor SafetensorsFile::read(const std::string& name) const {
     std::memcpy(dst + (pos - first), impl_->file.data() + pos, n);
     impl_->file.release(pos, pos + n);
   }
+  return out;
+}
+
+std::uint64_t SafetensorsFile::data_size() const { return impl_->file.size() - impl_->data_start; }
+
+std::string SafetensorsFile::read_data(std::uint64_t begin, std::uint64_t count) const {
+  FQ_CHECK(begin <= data_size() && count <= data_size() - begin, "safetensors file '", impl_->path, "': bytes [", begin,
+           ", ", begin + count, ") lie outside its ", data_size(), "-byte data buffer");
+  const std::uint64_t first = impl_->data_start + begin;
+  std::string out(reinterpret_cast<const char*>(impl_->file.data()) + first, count);
+  impl_->file.release(first, first + count);
   return out;
 }
 

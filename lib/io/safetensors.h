@@ -46,8 +46,15 @@ class SafetensorsFile {
   const std::map<std::string, std::string>& metadata() const;
 
   // Copies one tensor out of the mapping into a new CPU tensor of its stored type. FP8 tensors come back
-  // as uint8 (raw bytes; see fp8_e4m3.h to decode). Only this tensor's pages are touched.
+  // as uint8 (raw bytes; see fp8_e4m3.h to decode). Only this tensor's pages are touched, and they are
+  // released again; a tensor of 1 MiB or more lives in its own anonymous mapping, returned to the system
+  // as soon as the tensor is freed. Thread-safe.
   at::Tensor read(const std::string& name) const;
+
+  // The data buffer's size, and a copy of its bytes [begin, begin + count) (checkpoint fingerprints
+  // sample a few pages). Throws naming the file when the range exceeds the buffer.
+  std::uint64_t data_size() const;
+  std::string read_data(std::uint64_t begin, std::uint64_t count) const;
 
  private:
   struct Impl;

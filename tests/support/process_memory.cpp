@@ -22,4 +22,11 @@ std::int64_t status_kib(const std::string& key) {
 std::int64_t rss_bytes() { return status_kib("VmRSS") * 1024; }
 std::int64_t peak_rss_bytes() { return status_kib("VmHWM") * 1024; }
 
+void reset_peak_rss() {
+  std::ofstream out("/proc/self/clear_refs");
+  out << "5";
+  out.flush();
+  FQ_CHECK(out.good(), "cannot reset the peak RSS through /proc/self/clear_refs");
+}
+
 }  // namespace fq::test

@@ -6,6 +6,9 @@
 namespace fq::test {
 
 std::int64_t rss_bytes();       // VmRSS: resident now (anonymous memory plus mapped file pages)
-std::int64_t peak_rss_bytes();  // VmHWM: the high-water mark of VmRSS since the process started
+std::int64_t peak_rss_bytes();  // VmHWM: the high-water mark of VmRSS since start or the last reset
+// Resets VmHWM to the current VmRSS (writes 5 to /proc/self/clear_refs), so a test can measure the peak
+// of one phase; throws when the kernel refuses.
+void reset_peak_rss();
 
 }  // namespace fq::test

@@ -85,7 +85,7 @@ TEST(Checkpoint, SingleFileCheckpoint) {
   EXPECT_TRUE(at::equal(ckpt.load("b", at::kDouble), w.to(at::kDouble)));
 }
 
-TEST(Checkpoint, FingerprintIsStableAndSeesShapesAndConfig) {
+TEST(Checkpoint, FingerprintIsStableAndSeesShapesConfigAndData) {
   TwoShardCheckpoint a = make_two_shards("ckpt_fp_a");
   const std::string fp = Checkpoint(a.dir).fingerprint();
   EXPECT_EQ(fp.size(), 16u);
@@ -97,6 +97,11 @@ TEST(Checkpoint, FingerprintIsStableAndSeesShapesAndConfig) {
                     {{"model.layers.0.input_layernorm.weight", at::ones({32}, at::kBFloat16)},
                      {"model.layers.0.mlp.up_proj.weight_scale_inv", b.fp8.scale_inv}});
   EXPECT_NE(Checkpoint(b.dir).fingerprint(), fp) << "a changed shape";
+  TwoShardCheckpoint e = make_two_shards("ckpt_fp_e");
+  write_safetensors(e.dir + "/model-00002-of-00002.safetensors",
+                    {{"model.layers.0.input_layernorm.weight", e.norm * 2},
+                     {"model.layers.0.mlp.up_proj.weight_scale_inv", e.fp8.scale_inv}});
+  EXPECT_NE(Checkpoint(e.dir).fingerprint(), fp) << "the same names and shapes with other weights";
   TwoShardCheckpoint d = make_two_shards("ckpt_fp_d");
   Json cfg = Json::parse(kConfig);
   cfg["rms_norm_eps"] = 1e-5;
