@@ -74,7 +74,8 @@ Json gather_transforms(const RunLayout& layout, const RunIdentity& identity, con
   store::TensorArchiveWriter artifact(layout.transforms_path());
   artifact.set_attribute("/", "format", kArtifactFormat);
   artifact.set_attribute("/", "format_version", kArtifactFormatVersion);
-  for (const auto& [key, value] : identity.to_json().items()) {
+  const Json identity_json = identity.to_json();
+  for (const auto& [key, value] : identity_json.items()) {
     if (value.is_string()) artifact.set_attribute("/", key, value.get<std::string>());
     if (value.is_number_integer()) artifact.set_attribute("/", key, value.get<int64_t>());
   }
