@@ -36,12 +36,13 @@ struct FusedExpertLinear : public torch::autograd::Function<FusedExpertLinear> {
                                at::Tensor right_inv_t, at::Tensor diag, at::Tensor clip_max, at::Tensor clip_min,
                                std::vector<int64_t> counts, int64_t bits, bool symmetric, int64_t chunk) {
     ctx->save_for_backward({xq, weight, left_inv_t, right_inv_t, diag, clip_max, clip_min});
+    auto present = [](const at::Tensor& x) { return x.numel() > 0 ? x : at::Tensor(); };
     ctx->saved_data["counts"] = counts;
     ctx->saved_data["bits"] = bits;
     ctx->saved_data["symmetric"] = symmetric;
     ctx->saved_data["chunk"] = chunk;
-    const ExpertWeightTransform t{left_inv_t, right_inv_t, diag, clip_max, clip_min,
-                                  {static_cast<int>(bits), symmetric, 0}};
+    const ExpertWeightTransform t{present(left_inv_t), present(right_inv_t), present(diag), present(clip_max),
+                                  present(clip_min), {static_cast<int>(bits), symmetric, 0}};
     const std::vector<int64_t> offsets = row_offsets(counts);
     const int64_t experts = static_cast<int64_t>(counts.size());
     at::Tensor y = at::empty({xq.size(0), weight.size(1)}, xq.options());
@@ -71,7 +72,7 @@ struct FusedExpertLinear : public torch::autograd::Function<FusedExpertLinear> {
     // Leaves standing for the transform tensors, so that one local graph per chunk yields their gradients.
     std::vector<at::Tensor> leaves, grads;
     auto leaf = [&](const at::Tensor& t) {
-      if (!t.defined()) return t;
+      if (t.numel() == 0) return at::Tensor();
       at::Tensor l = t.detach().requires_grad_(true);
       leaves.push_back(l);
       grads.push_back(at::zeros_like(t));
@@ -106,7 +107,7 @@ struct FusedExpertLinear : public torch::autograd::Function<FusedExpertLinear> {
     // none for the non-tensor arguments.
     variable_list out{grad_x, at::Tensor()};
     size_t k = 0;
-    for (int i = 2; i <= 6; ++i) out.push_back(saved[i].defined() ? grads[k++] : at::Tensor());
+    for (int i = 2; i <= 6; ++i) out.push_back(saved[i].numel() > 0 ? grads[k++] : at::Tensor());
     for (int i = 0; i < 4; ++i) out.emplace_back();
     return out;
   }
@@ -139,9 +140,11 @@ at::Tensor fused_expert_linear(const at::Tensor& xq_sorted, const std::vector<in
   FQ_CHECK(static_cast<int64_t>(counts.size()) == stacked_weight.size(0), "fused expert linear: ", counts.size(),
            " expert row counts for ", stacked_weight.size(0), " experts");
   FQ_CHECK(chunk_experts >= 1, "fused expert linear: chunk must be >= 1");
-  return FusedExpertLinear::apply(xq_sorted, stacked_weight, t.left_inv_t, t.right_inv_t, t.diag, t.clip_max_logit,
-                                  t.clip_min_logit, counts, static_cast<int64_t>(t.spec.bits), t.spec.symmetric,
-                                  chunk_experts)[0];
+  // Custom autograd functions take defined tensors only: absent parts travel as empty tensors.
+  auto or_empty = [&](const at::Tensor& x) { return x.defined() ? x : at::empty({0}, xq_sorted.options()); };
+  return FusedExpertLinear::apply(xq_sorted, stacked_weight, or_empty(t.left_inv_t), or_empty(t.right_inv_t),
+                                  or_empty(t.diag), or_empty(t.clip_max_logit), or_empty(t.clip_min_logit), counts,
+                                  static_cast<int64_t>(t.spec.bits), t.spec.symmetric, chunk_experts)[0];
 }
 
 }  // namespace fq::flat

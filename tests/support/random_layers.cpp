@@ -160,4 +160,25 @@ double relative_l2(const at::Tensor& a, const at::Tensor& b) {
   return (a64 - b64).norm().item<double>() / b64.norm().item<double>();
 }
 
+LayerWeights clone_layer(const LayerWeights& w) {
+  auto c = [](const at::Tensor& t) { return t.defined() ? t.clone() : t; };
+  auto mlp = [&](const GatedMlpWeights& m) { return GatedMlpWeights{c(m.gate), c(m.up), c(m.down)}; };
+  if (const auto* l = std::get_if<LlamaLayerWeights>(&w)) {
+    return LlamaLayerWeights{c(l->input_norm), c(l->q), c(l->k), c(l->v), c(l->o), c(l->post_attention_norm), mlp(l->mlp)};
+  }
+  const auto& d = std::get<DeepseekLayerWeights>(w);
+  DeepseekLayerWeights out;
+  out.input_norm = c(d.input_norm);
+  out.attn = {c(d.attn.q_a), c(d.attn.q_a_norm), c(d.attn.q_b), c(d.attn.q),   c(d.attn.kv_a),
+              c(d.attn.kv_a_norm), c(d.attn.kv_b), c(d.attn.o)};
+  out.post_attention_norm = c(d.post_attention_norm);
+  if (d.dense) out.dense = mlp(*d.dense);
+  if (d.moe) {
+    const MoeWeights& m = *d.moe;
+    out.moe = MoeWeights{c(m.router), c(m.score_bias), c(m.gate), c(m.up), c(m.down), std::nullopt};
+    if (m.shared) out.moe->shared = mlp(*m.shared);
+  }
+  return out;
+}
+
 }  // namespace fq::model::test

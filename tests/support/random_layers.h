@@ -25,6 +25,9 @@ DeepseekLayerWeights random_deepseek_layer(const io::ModelConfig& config, bool m
 LlamaLayerWeights cast_layer(const LlamaLayerWeights& w, c10::ScalarType dtype);
 DeepseekLayerWeights cast_layer(const DeepseekLayerWeights& w, c10::ScalarType dtype);
 
+// A deep copy (at::Tensor copies share storage; folding rewrites weights in place).
+LayerWeights clone_layer(const LayerWeights& w);
+
 // ||a - b|| / ||b|| in float64.
 double relative_l2(const at::Tensor& a, const at::Tensor& b);
 

@@ -4,6 +4,8 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "lib/flat/frozen_layer.h"
 #include "lib/model/decoder_layer.h"
 #include "lib/model/rope.h"
@@ -16,6 +18,9 @@ using model::test::relative_l2;
 
 constexpr double kExactTol = 1e-10;   // float64: transforms cancel exactly up to rounding
 constexpr double kFoldedTol = 1e-6;   // float64 W4A4: same quantizers, different op order (rounding ties)
+// The MoE diag folds into the router's columns, and the router always runs in float32 (as HF's does):
+// routing weights then move by float32 rounding.
+constexpr double kRouterFloat32Tol = 1e-6;
 
 struct Fixture {
   io::ModelConfig config;
@@ -95,12 +100,14 @@ TEST(FrozenLayer, FoldedTransformsReproduceTheFullPrecisionLayer) {
     perturb(flat);
     FrozenQuantOptions off;
     off.weight.bits = off.act.bits = 16;
-    model::LayerWeights folded = f.weights;
+    model::LayerWeights folded = model::test::clone_layer(f.weights);
     FrozenLayer frozen(f.config, f.layer, folded, flat.export_frozen(), off);
     model::LayerHooks fp;
     const at::Tensor x = input(f.config);
     at::NoGradGuard ng;
-    EXPECT_LT(relative_l2(forward(f, folded, frozen, x), forward(f, f.weights, fp, x)), kExactTol)
+    const bool moe = f.config.family == io::ModelFamily::kDeepseekV3 && f.layer > 0;
+    EXPECT_LT(relative_l2(forward(f, folded, frozen, x), forward(f, f.weights, fp, x)),
+              moe ? kRouterFloat32Tol : kExactTol)
         << f.config.model_type << " layer " << f.layer;
   }
 }
@@ -118,7 +125,7 @@ TEST(FrozenLayer, FoldedW4A4MatchesTheCalibrationForward) {
       q.k_cache = o.k_cache;
       q.v_cache = o.v_cache;
       q.q_cache = o.q_cache;
-      model::LayerWeights folded = f.weights;
+      model::LayerWeights folded = model::test::clone_layer(f.weights);
       FrozenLayer frozen(f.config, f.layer, folded, flat.export_frozen(), q);
       const at::Tensor x = input(f.config);
       at::NoGradGuard ng;
@@ -147,10 +154,16 @@ TEST(FlatLayer, EveryTrainableParameterGetsAGradient) {
       target = forward(f, f.weights, fp, x);
     }
     (forward(f, f.weights, flat, x) - target).pow(2).mean().backward();
+    // A symmetric activation quantizer takes its scale from the larger of max and |min|, so only one of
+    // its two clip logits gets a gradient from a given batch: check the pair.
+    std::map<std::string, double> grad_sum;
     for (auto& [name, p] : flat.named_parameters()) {
       ASSERT_TRUE(p.grad().defined()) << f.config.model_type << " " << name;
-      EXPECT_GT(p.grad().abs().sum().item<double>(), 0) << f.config.model_type << " " << name;
+      std::string key = name;
+      if (key.find("act_clip_") != std::string::npos) key = key.substr(0, key.find("act_clip_"));
+      grad_sum[key] += p.grad().abs().sum().item<double>();
     }
+    for (const auto& [name, g] : grad_sum) EXPECT_GT(g, 0) << f.config.model_type << " " << name;
   }
 }
 
