@@ -4,19 +4,10 @@
 
 #include <ATen/ATen.h>
 
+#include "lib/model/random_layer.h"
+
 namespace fq::model::test {
 namespace {
-
-at::Tensor linear_weight(int64_t out, int64_t in, c10::ScalarType dtype) {
-  return (at::randn({out, in}, at::kDouble) / std::sqrt(static_cast<double>(in))).to(dtype);
-}
-
-at::Tensor norm_weight(int64_t n, c10::ScalarType dtype) { return (1 + 0.1 * at::randn({n}, at::kDouble)).to(dtype); }
-
-GatedMlpWeights mlp(int64_t hidden, int64_t inter, c10::ScalarType dtype) {
-  return {linear_weight(inter, hidden, dtype), linear_weight(inter, hidden, dtype),
-          linear_weight(hidden, inter, dtype)};
-}
 
 at::Tensor cast(const at::Tensor& t, c10::ScalarType dtype) { return t.defined() ? t.to(dtype) : t; }
 
@@ -84,51 +75,14 @@ io::ModelConfig small_deepseek_config(bool q_lora) {
 
 LlamaLayerWeights random_llama_layer(const io::ModelConfig& c, uint64_t seed, c10::ScalarType dtype) {
   at::manual_seed(seed);
-  const int64_t h = c.hidden_size, q_out = c.num_attention_heads * c.head_dim;
-  const int64_t kv_out = c.num_key_value_heads * c.head_dim;
-  LlamaLayerWeights w;
-  w.input_norm = norm_weight(h, dtype);
-  w.q = linear_weight(q_out, h, dtype);
-  w.k = linear_weight(kv_out, h, dtype);
-  w.v = linear_weight(kv_out, h, dtype);
-  w.o = linear_weight(h, q_out, dtype);
-  w.post_attention_norm = norm_weight(h, dtype);
-  w.mlp = mlp(h, c.intermediate_size, dtype);
-  return w;
+  return cast_layer(std::get<LlamaLayerWeights>(random_layer_weights(c, 0, at::kDouble, at::kCPU)), dtype);
 }
 
 DeepseekLayerWeights random_deepseek_layer(const io::ModelConfig& c, bool moe, uint64_t seed, c10::ScalarType dtype) {
   at::manual_seed(seed);
-  const int64_t h = c.hidden_size, heads = c.num_attention_heads;
-  DeepseekLayerWeights w;
-  w.input_norm = norm_weight(h, dtype);
-  w.post_attention_norm = norm_weight(h, dtype);
-  MlaWeights& m = w.attn;
-  if (c.q_lora_rank > 0) {
-    m.q_a = linear_weight(c.q_lora_rank, h, dtype);
-    m.q_a_norm = norm_weight(c.q_lora_rank, dtype);
-    m.q_b = linear_weight(heads * c.qk_head_dim(), c.q_lora_rank, dtype);
-  } else {
-    m.q = linear_weight(heads * c.qk_head_dim(), h, dtype);
-  }
-  m.kv_a = linear_weight(c.kv_lora_rank + c.qk_rope_head_dim, h, dtype);
-  m.kv_a_norm = norm_weight(c.kv_lora_rank, dtype);
-  m.kv_b = linear_weight(heads * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank, dtype);
-  m.o = linear_weight(h, heads * c.v_head_dim, dtype);
-  if (!moe) {
-    w.dense = mlp(h, c.intermediate_size, dtype);
-    return w;
-  }
-  const int64_t experts = c.n_routed_experts, inter = c.moe_intermediate_size;
-  MoeWeights e;
-  e.router = linear_weight(experts, h, at::kFloat);
-  e.score_bias = (0.1 * at::randn({experts}, at::kDouble)).to(at::kFloat);
-  e.gate = (at::randn({experts, inter, h}, at::kDouble) / std::sqrt(static_cast<double>(h))).to(dtype);
-  e.up = (at::randn({experts, inter, h}, at::kDouble) / std::sqrt(static_cast<double>(h))).to(dtype);
-  e.down = (at::randn({experts, h, inter}, at::kDouble) / std::sqrt(static_cast<double>(inter))).to(dtype);
-  e.shared = mlp(h, inter * c.n_shared_experts, dtype);
-  w.moe = std::move(e);
-  return w;
+  io::ModelConfig config = c;
+  config.first_k_dense_replace = moe ? 0 : 1;
+  return cast_layer(std::get<DeepseekLayerWeights>(random_layer_weights(config, 0, at::kDouble, at::kCPU)), dtype);
 }
 
 LlamaLayerWeights cast_layer(const LlamaLayerWeights& w, c10::ScalarType dtype) {
