@@ -20,8 +20,9 @@ at::Tensor batch_of(const at::Tensor& all, int64_t begin, int64_t n, const Layer
   return all.narrow(0, begin, n).to(s.device, s.compute_dtype);
 }
 
-double mse(const at::Tensor& out, const at::Tensor& target) {
-  return (out.to(at::kFloat) - target.to(at::kFloat)).pow(2).mean().item<double>();
+// The calibration loss: mean squared error in float32 whatever the compute dtype.
+at::Tensor mse(const at::Tensor& out, const at::Tensor& target) {
+  return (out.to(at::kFloat) - target.to(at::kFloat)).pow(2).mean();
 }
 
 // Mean over batches of the quantized layer's MSE against the targets, without gradients.
@@ -34,10 +35,12 @@ double evaluate_mse(const io::ModelConfig& config, const model::LayerWeights& we
   double total = 0;
   for (int64_t j = 0; j < steps; ++j) {
     at::Tensor out = model::layer_forward(config, weights, batch_of(inputs, j * s.batch_size, s.batch_size, s), rope, flat);
-    total += mse(out, batch_of(targets, j * s.batch_size, s.batch_size, s));
+    total += mse(out, batch_of(targets, j * s.batch_size, s.batch_size, s)).item<double>();
   }
   return total / steps;
 }
+
+}  // namespace
 
 void init_diag_scales(const io::ModelConfig& config, const model::LayerWeights& weights, flat::FlatLayer& flat,
                       const at::Tensor& inputs, const model::RopeTables& rope, const LayerCalibrationSettings& s) {
@@ -57,7 +60,16 @@ void init_diag_scales(const io::ModelConfig& config, const model::LayerWeights& 
   }
 }
 
-}  // namespace
+double calibration_step(const io::ModelConfig& config, const model::LayerWeights& weights, flat::FlatLayer& flat,
+                        quant::CalibrationOptimizer& optimizer, const model::RopeTables& rope,
+                        const at::Tensor& input, const at::Tensor& target) {
+  flat.refresh();
+  at::Tensor out = model::layer_forward(config, weights, input, rope, flat);
+  at::Tensor loss = mse(out, target);
+  const double value = loss.item<double>();
+  optimizer.step(loss);
+  return value;
+}
 
 LayerCalibrationResult calibrate_layer(const io::ModelConfig& config, int64_t layer,
                                        const model::LayerWeights& weights, const at::Tensor& inputs,
@@ -90,13 +102,9 @@ LayerCalibrationResult calibrate_layer(const io::ModelConfig& config, int64_t la
       double epoch_loss = 0;
       for (int64_t j = 0; j < steps_per_epoch; ++j) {
         if (s.should_stop ? s.should_stop() : stop_requested()) throw CalibrationStopped{};
-        flat.refresh();
-        at::Tensor out = model::layer_forward(config, weights, batch_of(inputs, j * s.batch_size, s.batch_size, s),
-                                              rope, flat);
-        at::Tensor target = batch_of(targets, j * s.batch_size, s.batch_size, s);
-        at::Tensor loss = (out.to(at::kFloat) - target.to(at::kFloat)).pow(2).mean();
-        epoch_loss += loss.item<double>();
-        optimizer.step(loss);
+        epoch_loss += calibration_step(config, weights, flat, optimizer, rope,
+                                       batch_of(inputs, j * s.batch_size, s.batch_size, s),
+                                       batch_of(targets, j * s.batch_size, s.batch_size, s));
         ++result.steps;
       }
       const double done = static_cast<double>(epoch + 1) / s.epochs;

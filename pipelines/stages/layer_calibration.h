@@ -15,6 +15,8 @@
 #include "lib/flat/flat_options.h"
 #include "lib/io/model_config.h"
 #include "lib/model/layer_weights.h"
+#include "lib/model/rope.h"
+#include "lib/quant/calibration_optimizer.h"
 
 namespace fq::pipelines {
 
@@ -47,6 +49,16 @@ struct LayerCalibrationResult {
 // Thrown when a stop was requested (SIGTERM/SIGUSR1) in the middle of a layer: the layer is abandoned and
 // redone on resume.
 struct CalibrationStopped {};
+
+// The SmoothQuant-style initial diag scales of every group that has one, from one pass over `inputs`.
+void init_diag_scales(const io::ModelConfig& config, const model::LayerWeights& weights, flat::FlatLayer& flat,
+                      const at::Tensor& inputs, const model::RopeTables& rope, const LayerCalibrationSettings& s);
+
+// One optimisation step on one batch (input, target: [batch, seqlen, hidden] on the device): refresh the
+// transforms, run the quantized layer, MSE in float32 against the target, step. Returns that MSE.
+double calibration_step(const io::ModelConfig& config, const model::LayerWeights& weights, flat::FlatLayer& flat,
+                        quant::CalibrationOptimizer& optimizer, const model::RopeTables& rope,
+                        const at::Tensor& input, const at::Tensor& target);
 
 // inputs, targets: [nsamples, seqlen, hidden] (any float dtype, CPU or the device); weights on the device in
 // the compute dtype.

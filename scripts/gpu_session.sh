@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# The one script of a GPU session (the device machine: CUDA, LibTorch from the Python torch, no network).
+# Builds flatquant with CUDA, runs the GPU tests, checks GPU numerics on the tiny reference model, and runs
+# the benchmarks beside their baselines; logs and JSON lines go to $OUT (default ./build-gpu-out).
+# Prepare here first: `bash scripts/stage_device_inputs.sh`, then run with carry [".deps", ".anchor"]:
+#   bash scripts/gpu_session.sh                          # every stage
+#   STAGES="build test" bash scripts/gpu_session.sh      # a subset, in this order:
+#     build      CUDA build of the CLI, the GPU tests and the benchmarks
+#     test       tests/test_gpu (kernels vs CPU references, ...)
+#     numerics   calibrate + evaluate tiny-llama3 on the GPU (compare with the CPU run: docs/BENCHMARKS.md)
+#     calib      bench_calibrate_layer: DeepSeek V3 MoE (shared / per-expert down transform) and dense
+#                layers, LLaMA-3-70B layer, one whole layer on one GPU each
+#     official   the official implementation's harness on the same shapes (.anchor/official-flatquant)
+#     kernels    bench_w4a4 (fused transform + quantize, W4A4 GEMM vs cuBLAS BF16); NCU=1 adds counters
+set -uo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out=${OUT:-$root/build-gpu-out}
+stages=" ${STAGES:-build test numerics calib official kernels} "
+mkdir -p "$out"
+cd "$root"
+export PATH=/usr/local/cuda/bin:$PATH
+# LibTorch's CMake config would otherwise probe the GPU for its own -gencode list (flatquant strips it).
+export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
+failed=0
+
+has() { [[ $stages == *" $1 "* ]]; }
+# step NAME TIMEOUT CMD...: runs CMD with its output in $out/NAME.log, prints the time and the exit code.
+step() {
+  local name=$1 limit=$2 start rc
+  shift 2
+  start=$(date +%s)
+  timeout "$limit" "$@" > "$out/$name.log" 2>&1
+  rc=$?
+  echo "[gpu_session] $name rc=$rc in $(( $(date +%s) - start )) s"
+  (( rc == 0 )) || failed=1
+  return $rc
+}
+
+{
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+  nvcc --version | tail -1
+  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
+} > "$out/env.log" 2>&1
+cat "$out/env.log"
+
+if has build; then
+  if ! step build 560 env FLATQUANT_JOBS=${FLATQUANT_JOBS:-16} \
+      FLATQUANT_TARGETS="flatquant test_gpu bench_w4a4 bench_calibrate_layer" bash scripts/setup.sh; then
+    # Every compile error at once (keep going), so that one session fixes them all.
+    cmake --build build -j 16 -- -k 2>&1 | grep -E "error|Error" -A4 | head -120
+    tail -20 "$out/build.log"
+    exit 1
+  fi
+  grep -E "^-- flatquant" build.configure.log
+fi
+
+if has test; then
+  step test_gpu 240 ./build/tests/test_gpu --gtest_output="xml:$out/test_gpu.xml"
+  grep -E "^\[  (FAILED|SKIPPED|PASSED) |Failure|Which is" "$out/test_gpu.log" | head -40
+fi
+
+if has numerics; then
+  # The quickstart's shortened tiny-llama3 calibration, on the GPU in float32 (the CPU run is the reference).
+  run_dir="$out/numerics-tiny-llama3"
+  rm -rf "$run_dir"
+  step numerics_calibrate 300 ./build/flatquant calibrate --config configs/tiny-llama3.yaml \
+    --set model=.anchor/models/tiny-llama3 --set data.calibration=.anchor/data/kjv/kjv.train.txt \
+    --set data.nsamples=32 --set flatquant.epochs=5 --set distributed.device=cuda --out "$run_dir" &&
+  step numerics_eval 120 ./build/flatquant eval --model .anchor/models/tiny-llama3 --method flatquant \
+    --transforms "$run_dir/transforms.h5" --text .anchor/data/kjv/kjv.test.txt --seqlen 256 --device cuda \
+    --dtype float32 --report "$out/numerics-eval.json"
+  tail -3 "$out/numerics_calibrate.log" "$out/numerics_eval.log"
+fi
+
+calib_cases=(
+  "moe_shared     --preset deepseek-v3 --layer 3 --samples 16 --batch 8 --seqlen 4096 --steps 5"
+  "moe_per_expert --preset deepseek-v3 --layer 3 --samples 16 --batch 8 --seqlen 4096 --steps 5 --routed-down per_expert"
+  "dense          --preset deepseek-v3 --layer 0 --samples 16 --batch 8 --seqlen 4096 --steps 6"
+  "llama70b       --preset llama-3-70b --layer 0 --samples 8 --batch 4 --seqlen 2048 --steps 6"
+)
+if has calib; then
+  for case in "${calib_cases[@]}"; do
+    read -r name args <<< "$case"
+    # shellcheck disable=SC2086
+    step "calib_$name" 240 ./build/bench/bench_calibrate_layer $args --json "$out/calibrate_layer.jsonl"
+    tail -1 "$out/calib_$name.log"
+  done
+fi
+
+if has official; then
+  # The official harness (README of .anchor/official-flatquant): one rank of its 16-GPU run for the MoE
+  # layer (a whole one does not fit 80 GB), the whole dense layer at its largest batch that fits.
+  official=.anchor/official-flatquant/bench_dsv3_layer.py
+  step official_moe_ws16 240 env WS=16 python3 "$official" 3 16 8 4096 6 && tail -1 "$out/official_moe_ws16.log"
+  step official_dense_ws1 240 env WS=1 python3 "$official" 0 4 1 4096 6 && tail -1 "$out/official_dense_ws1.log"
+fi
+
+if has kernels; then
+  # shellcheck disable=SC2086
+  step bench_w4a4 300 ./build/bench/bench_w4a4 ${BENCH_ARGS:-}
+  tail -45 "$out/bench_w4a4.log"
+  if [[ -n "${NCU:-}" ]]; then  # hardware counters of one launch of the fused kernel and of each wgmma GEMM
+    ncu_bin=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+    sections=(--section SpeedOfLight --section LaunchStats --section Occupancy --section WarpStateStats
+              --section SchedulerStats --section MemoryWorkloadAnalysis)
+    bench_one=(./build/bench/bench_w4a4 --models llama70b --linears qkv_proj --tokens 8192 --target-ms 1)
+    step ncu 240 bash -c "$ncu_bin -k regex:kron_transform_quant_kernel -s 3 -c 1 ${sections[*]} ${bench_one[*]} &&
+      $ncu_bin -k regex:w4a4_gemm_wgmma_kernel -c 2 ${sections[*]} ${bench_one[*]}"
+  fi
+fi
+exit $failed
