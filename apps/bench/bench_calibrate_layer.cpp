@@ -20,6 +20,7 @@
 
 #include <ATen/ATen.h>
 #include <boost/program_options.hpp>
+#include <torch/version.h>
 
 #include "lib/core/error.h"
 #include "lib/core/json.h"
