@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one script of a GPU session (the device machine: CUDA, LibTorch from the Python torch, no network).
 # Builds flatquant with CUDA, runs the GPU tests, checks GPU numerics on the tiny reference model, and runs
-# the benchmarks beside their baselines; logs and JSON lines go to $OUT (default ./build-gpu-out).
+# the benchmarks beside their baselines; logs and JSON lines go to ./build-gpu-out, and when the device tool
+# sets $OUT (it returns at most 8 files) they come back packed in $OUT/gpu-session.tar.gz.
 # Prepare here first: `bash scripts/stage_device_inputs.sh`, then run with carry [".deps", ".anchor"]:
 #   bash scripts/gpu_session.sh                          # every stage
 #   STAGES="build test" bash scripts/gpu_session.sh      # a subset, in this order:
@@ -14,9 +15,9 @@
 #     kernels    bench_w4a4 (fused transform + quantize, W4A4 GEMM vs cuBLAS BF16); NCU=1 adds counters
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-out=${OUT:-$root/build-gpu-out}
+out=$root/build-gpu-out
 stages=" ${STAGES:-build test numerics calib official kernels} "
-mkdir -p "$out"
+rm -rf "$out"; mkdir -p "$out"
 cd "$root"
 export PATH=/usr/local/cuda/bin:$PATH
 # LibTorch's CMake config would otherwise probe the GPU for its own -gencode list (flatquant strips it).
@@ -42,6 +43,9 @@ step() {
   python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
 } > "$out/env.log" 2>&1
 cat "$out/env.log"
+
+# pack_on_exit: even a failed or timed-out session returns its logs.
+trap '[[ -n "${OUT:-}" ]] && tar -czf "$OUT/gpu-session.tar.gz" -C "$root" build-gpu-out' EXIT
 
 if has build; then
   if ! step build 560 env FLATQUANT_JOBS=${FLATQUANT_JOBS:-16} \
