@@ -22,7 +22,10 @@ cd "$root"
 export PATH=/usr/local/cuda/bin:$PATH
 # LibTorch's CMake config would otherwise probe the GPU for its own -gencode list (flatquant strips it).
 export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
+# Fewer out-of-memory failures from fragmentation when a whole MoE layer fills the GPU.
+export PYTORCH_CUDA_ALLOC_CONF=${PYTORCH_CUDA_ALLOC_CONF:-expandable_segments:True}
 failed=0
+bash scripts/unpack_gpu_deps.sh
 
 has() { [[ $stages == *" $1 "* ]]; }
 # step NAME TIMEOUT CMD...: runs CMD with its output in $out/NAME.log, prints the time and the exit code.
@@ -45,7 +48,7 @@ step() {
 cat "$out/env.log"
 
 # pack_on_exit: even a failed or timed-out session returns its logs.
-trap '[[ -n "${OUT:-}" ]] && tar -czf "$OUT/gpu-session.tar.gz" -C "$root" build-gpu-out' EXIT
+trap '[[ -n "${OUT:-}" ]] && tar -czf "$OUT/gpu-session.tar.gz" -C "$root" --exclude=activations build-gpu-out' EXIT
 
 if has build; then
   if ! step build 560 env FLATQUANT_JOBS=${FLATQUANT_JOBS:-16} \
@@ -73,21 +76,23 @@ if has numerics; then
   step numerics_eval 120 ./build/flatquant eval --model .anchor/models/tiny-llama3 --method flatquant \
     --transforms "$run_dir/transforms.h5" --text .anchor/data/kjv/kjv.test.txt --seqlen 256 --device cuda \
     --dtype float32 --report "$out/numerics-eval.json"
-  tail -3 "$out/numerics_calibrate.log" "$out/numerics_eval.log"
+  tail -n 3 "$out/numerics_calibrate.log" "$out/numerics_eval.log"
 fi
 
 calib_cases=(
-  "moe_shared     --preset deepseek-v3 --layer 3 --samples 16 --batch 8 --seqlen 4096 --steps 5"
-  "moe_per_expert --preset deepseek-v3 --layer 3 --samples 16 --batch 8 --seqlen 4096 --steps 5 --routed-down per_expert"
-  "dense          --preset deepseek-v3 --layer 0 --samples 16 --batch 8 --seqlen 4096 --steps 6"
-  "llama70b       --preset llama-3-70b --layer 0 --samples 8 --batch 4 --seqlen 2048 --steps 6"
+  "moe_shared_mb2     --preset deepseek-v3 --layer 3 --samples 16 --batch 8 --micro-batch 2 --seqlen 4096 --steps 4"
+  "moe_shared_mb4     --preset deepseek-v3 --layer 3 --samples 16 --batch 8 --micro-batch 4 --seqlen 4096 --steps 4"
+  "moe_per_expert_mb2 --preset deepseek-v3 --layer 3 --samples 16 --batch 8 --micro-batch 2 --seqlen 4096 --steps 4 --routed-down per_expert"
+  "dense              --preset deepseek-v3 --layer 0 --samples 16 --batch 8 --seqlen 4096 --steps 5"
+  "dense_mb2          --preset deepseek-v3 --layer 0 --samples 16 --batch 8 --micro-batch 2 --seqlen 4096 --steps 5"
+  "llama70b           --preset llama-3-70b --layer 0 --samples 8 --batch 4 --seqlen 2048 --steps 5"
 )
 if has calib; then
   for case in "${calib_cases[@]}"; do
     read -r name args <<< "$case"
     # shellcheck disable=SC2086
     step "calib_$name" 240 ./build/bench/bench_calibrate_layer $args --json "$out/calibrate_layer.jsonl"
-    tail -1 "$out/calib_$name.log"
+    grep -v "^frame" "$out/calib_$name.log" | tail -n 2
   done
 fi
 

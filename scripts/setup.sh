@@ -27,16 +27,7 @@ cmake_args=(-DCMAKE_BUILD_TYPE=Release)
 if [[ -n "$torch_prefix" && ! -d /usr/lib/x86_64-linux-gnu/cmake/Torch ]]; then
   say "GPU machine: LibTorch from the Python torch at $torch_prefix; no packages are installed"
   cmake_args+=("-DCMAKE_PREFIX_PATH=$torch_prefix")
-  if [[ -d "$root/.deps/debs" ]]; then
-    stamp="$root/.deps/root/.unpacked"
-    if [[ ! -f "$stamp" || "$root/.deps/debs" -nt "$stamp" ]]; then
-      say "unpacking $(ls "$root/.deps/debs"/*.deb | wc -l) carried packages into .deps/root"
-      mkdir -p "$root/.deps/root"
-      for deb in "$root/.deps/debs"/*.deb; do dpkg -x "$deb" "$root/.deps/root"; done
-      # Debian's -dev symlinks are relative inside the package, so they stay valid in the prefix.
-      touch "$stamp"
-    fi
-  fi
+  bash "$root/scripts/unpack_gpu_deps.sh"  # Debian's -dev symlinks are relative: valid in the prefix
 else
   # libopenblas0-openmp: Debian's LibTorch links the generic libblas.so.3, which is the slow reference
   # BLAS unless an optimised implementation is installed as its alternative (5x on the learning test).

@@ -104,6 +104,7 @@ int bench(const po::variables_map& vm) {
   settings.options = pipelines::flat_options(run);
   settings.compute_dtype = pipelines::compute_dtype(run);
   settings.batch_size = batch;
+  settings.micro_batch = vm["micro-batch"].as<int64_t>();
   const std::string device_name = vm["device"].as<std::string>();
   settings.device = c10::Device(device_name == "auto" ? (at::hasCUDA() ? "cuda:0" : "cpu") : device_name);
   const c10::Device device = settings.device;
@@ -143,7 +144,10 @@ int bench(const po::variables_map& vm) {
   {
     at::NoGradGuard no_grad;
     flat.refresh();
-    model::layer_forward(config, weights, inputs.narrow(0, 0, batch), rope, flat);
+    for (int64_t begin = 0; begin < batch; begin += settings.pass_size()) {
+      model::layer_forward(config, weights, inputs.narrow(0, begin, std::min(settings.pass_size(), batch - begin)),
+                           rope, flat);
+    }
   }
   synchronize(device);
   const double eval_forward_s = clock.seconds();
@@ -157,7 +161,7 @@ int bench(const po::variables_map& vm) {
     const int64_t begin = (s * batch) % (samples - batch + 1);
     clock.reset();
     losses.push_back(pipelines::calibration_step(config, weights, flat, optimizer, rope, inputs.narrow(0, begin, batch),
-                                                 targets.narrow(0, begin, batch)));
+                                                 targets.narrow(0, begin, batch), settings.micro_batch));
     synchronize(device);
     times.push_back(clock.seconds());
     std::fprintf(stderr, "[bench_calibrate_layer] step %lld/%lld %.3f s loss %.6g\n", static_cast<long long>(s + 1),
@@ -175,6 +179,7 @@ int bench(const po::variables_map& vm) {
             {"routed_down", run.moe.routed_down_transform},
             {"dtype", run.flatquant.compute_dtype},
             {"bsz", batch},
+            {"micro_batch", settings.micro_batch},
             {"seqlen", seqlen},
             {"nsamples", samples},
             {"weights_gib", round_to(weights_gib, 0.01)},
@@ -207,6 +212,7 @@ int main(int argc, char** argv) {
       "layer", po::value<int64_t>()->default_value(3), "layer index (DeepSeek V3: 0-2 dense, 3+ MoE)")(
       "samples", po::value<int64_t>()->default_value(16), "random calibration samples held on the device")(
       "batch", po::value<int64_t>()->default_value(8), "samples per step")(
+      "micro-batch", po::value<int64_t>()->default_value(0), "samples per forward/backward pass (0: the batch)")(
       "seqlen", po::value<int64_t>()->default_value(4096), "tokens per sample")(
       "steps", po::value<int64_t>()->default_value(6), "training steps timed (the first is warm-up)")(
       "routed-down", po::value<std::string>()->default_value("shared"), "MoE routed down transform: shared | per_expert")(

@@ -42,7 +42,9 @@ TransformMatrices online_copy(const TransformMatrices& m, c10::ScalarType dtype,
 FrozenLayer::FrozenLayer(const io::ModelConfig& config, int64_t layer_index, model::LayerWeights& weights,
                          const NamedTensors& frozen, const FrozenQuantOptions& options)
     : config_(config), options_(options), llama_(config.family == io::ModelFamily::kLlama) {
-  for (const auto& [name, t] : frozen) frozen_[name] = t;
+  // The artifact is read on the host; folding and the online transforms run where the weights are.
+  const c10::Device device = std::visit([](const auto& w) { return w.input_norm.device(); }, weights);
+  for (const auto& [name, t] : frozen) frozen_[name] = t.to(device);
   at::NoGradGuard no_grad;
   if (llama_) {
     fold_llama(std::get<model::LlamaLayerWeights>(weights));

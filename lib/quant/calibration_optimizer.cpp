@@ -65,6 +65,28 @@ void CalibrationOptimizer::step(const at::Tensor& loss) {
   apply_schedule();
 }
 
+void CalibrationOptimizer::accumulate(const at::Tensor& part_loss, double weight) {
+  if (accumulated_parts_++ == 0) adam_->zero_grad();
+  (part_loss * weight).backward();
+  accumulated_loss_ += weight * part_loss.item<double>();
+}
+
+double CalibrationOptimizer::step_accumulated() {
+  FQ_CHECK(accumulated_parts_ > 0, "step_accumulated() without accumulate()");
+  const double loss = accumulated_loss_;
+  for (auto& group : adam_->param_groups()) {
+    for (auto& p : group.params()) {
+      if (p.grad().defined()) p.mutable_grad().div_(loss);
+    }
+  }
+  adam_->step();
+  ++step_;
+  apply_schedule();
+  accumulated_loss_ = 0;
+  accumulated_parts_ = 0;
+  return loss;
+}
+
 void CalibrationOptimizer::set_steps_taken(int64_t step) {
   step_ = step;
   apply_schedule();

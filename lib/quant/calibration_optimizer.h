@@ -42,6 +42,12 @@ class CalibrationOptimizer {
 
   // Normalises `loss` (loss / loss.detach()), back-propagates, steps and advances the schedule.
   void step(const at::Tensor& loss);
+  // The same update for a batch run as micro-batches (less memory; equal up to float summation order):
+  // accumulate(part_loss, weight) back-propagates each micro-batch's loss, weight = its share of the batch;
+  // step_accumulated() divides the gradients by the batch loss sum(weight * part_loss) (the normalisation
+  // of step()), steps, and returns that batch loss.
+  void accumulate(const at::Tensor& part_loss, double weight);
+  double step_accumulated();
   int64_t steps_taken() const { return step_; }
   double current_lr() const;  // of the transform group
   // Optimiser state (Adam moments and step counts) for training checkpoints, as named tensors.
@@ -54,6 +60,8 @@ class CalibrationOptimizer {
   std::vector<double> base_lrs_;
   std::unique_ptr<torch::optim::AdamW> adam_;
   int64_t step_ = 0;
+  double accumulated_loss_ = 0;
+  int64_t accumulated_parts_ = 0;
 };
 
 }  // namespace fq::quant

@@ -44,6 +44,9 @@ void bind_flatquant(ConfigSchema& s, FlatQuantConfig& f) {
   s.add("flatquant.epochs", &f.epochs, "epochs over the calibration windows per layer", 0, 100000);
   s.add("flatquant.lr", &f.lr, "transform learning rate (clipping uses 10x)", 1e-12, 10.0);
   s.add("flatquant.batch_size", &f.batch_size, "windows per optimisation step", 1, 1 << 20);
+  s.add("flatquant.micro_batch", &f.micro_batch,
+        "windows per forward/backward pass, gradients accumulated over the batch (same update, less memory; "
+        "0: the whole batch)", 0, 1 << 20);
   s.add("flatquant.warmup", &f.warmup, "linear learning-rate warm-up over the first 16 steps");
   s.add("flatquant.compute_dtype", &f.compute_dtype, "training math dtype", {"bfloat16", "float16", "float32"});
   s.add("flatquant.activation_dtype", &f.activation_dtype, "stored activation dtype",

@@ -48,6 +48,7 @@ struct FlatQuantConfig {
   int64_t epochs = 15;
   double lr = 5e-3;  // flat_lr
   int64_t batch_size = 4;
+  int64_t micro_batch = 0;  // windows per forward/backward pass, gradients accumulated (0: the whole batch)
   bool warmup = false;
   std::string compute_dtype = "bfloat16";     // training math (the reference's autocast dtype)
   std::string activation_dtype = "bfloat16";  // storage of captured activations

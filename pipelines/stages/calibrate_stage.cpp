@@ -48,6 +48,7 @@ LayerCalibrationSettings settings_for(const RunContext& ctx) {
   s.options = flat_options(ctx.config);
   s.epochs = f.epochs;
   s.batch_size = f.batch_size;
+  s.micro_batch = f.micro_batch;
   s.lr = f.lr;
   s.warmup = f.warmup;
   s.smoothquant_init = f.diag_init == "sq_style";

@@ -1,5 +1,7 @@
 #include "pipelines/stages/layer_calibration.h"
 
+#include <algorithm>
+
 #include <ATen/ATen.h>
 
 #include "lib/core/error.h"
@@ -25,19 +27,21 @@ at::Tensor mse(const at::Tensor& out, const at::Tensor& target) {
   return (out.to(at::kFloat) - target.to(at::kFloat)).pow(2).mean();
 }
 
-// Mean over batches of the quantized layer's MSE against the targets, without gradients.
+// The quantized layer's MSE against the targets over the samples training uses (whole batches), without
+// gradients, in passes of s.pass_size() samples.
 double evaluate_mse(const io::ModelConfig& config, const model::LayerWeights& weights, flat::FlatLayer& flat,
                     const at::Tensor& inputs, const at::Tensor& targets, const model::RopeTables& rope,
                     const LayerCalibrationSettings& s) {
   at::NoGradGuard no_grad;
   flat.refresh();
-  const int64_t steps = inputs.size(0) / s.batch_size;
+  const int64_t used = inputs.size(0) / s.batch_size * s.batch_size;
   double total = 0;
-  for (int64_t j = 0; j < steps; ++j) {
-    at::Tensor out = model::layer_forward(config, weights, batch_of(inputs, j * s.batch_size, s.batch_size, s), rope, flat);
-    total += mse(out, batch_of(targets, j * s.batch_size, s.batch_size, s)).item<double>();
+  for (int64_t begin = 0; begin < used; begin += s.pass_size()) {
+    const int64_t n = std::min(s.pass_size(), used - begin);
+    at::Tensor out = model::layer_forward(config, weights, batch_of(inputs, begin, n, s), rope, flat);
+    total += mse(out, batch_of(targets, begin, n, s)).item<double>() * static_cast<double>(n);
   }
-  return total / steps;
+  return total / static_cast<double>(used);
 }
 
 }  // namespace
@@ -46,9 +50,9 @@ void init_diag_scales(const io::ModelConfig& config, const model::LayerWeights& 
                       const at::Tensor& inputs, const model::RopeTables& rope, const LayerCalibrationSettings& s) {
   at::NoGradGuard no_grad;
   flat::ActivationStatistics stats;
-  for (int64_t j = 0; j * s.batch_size < inputs.size(0); ++j) {
-    const int64_t n = std::min(s.batch_size, inputs.size(0) - j * s.batch_size);
-    model::layer_forward(config, weights, batch_of(inputs, j * s.batch_size, n, s), rope, stats);
+  for (int64_t begin = 0; begin < inputs.size(0); begin += s.pass_size()) {
+    const int64_t n = std::min(s.pass_size(), inputs.size(0) - begin);
+    model::layer_forward(config, weights, batch_of(inputs, begin, n, s), rope, stats);
   }
   const auto weight_stats = flat::weight_column_absmax(weights);
   for (model::LinearGroup group : flat.diag_groups()) {
@@ -62,13 +66,22 @@ void init_diag_scales(const io::ModelConfig& config, const model::LayerWeights& 
 
 double calibration_step(const io::ModelConfig& config, const model::LayerWeights& weights, flat::FlatLayer& flat,
                         quant::CalibrationOptimizer& optimizer, const model::RopeTables& rope,
-                        const at::Tensor& input, const at::Tensor& target) {
-  flat.refresh();
-  at::Tensor out = model::layer_forward(config, weights, input, rope, flat);
-  at::Tensor loss = mse(out, target);
-  const double value = loss.item<double>();
-  optimizer.step(loss);
-  return value;
+                        const at::Tensor& input, const at::Tensor& target, int64_t micro_batch) {
+  const int64_t batch = input.size(0);
+  if (micro_batch <= 0 || micro_batch >= batch) {
+    flat.refresh();
+    at::Tensor loss = mse(model::layer_forward(config, weights, input, rope, flat), target);
+    const double value = loss.item<double>();
+    optimizer.step(loss);
+    return value;
+  }
+  for (int64_t begin = 0; begin < batch; begin += micro_batch) {
+    const int64_t n = std::min(micro_batch, batch - begin);
+    flat.refresh();  // each part's backward frees its graph, the transform matrices' included
+    at::Tensor out = model::layer_forward(config, weights, input.narrow(0, begin, n), rope, flat);
+    optimizer.accumulate(mse(out, target.narrow(0, begin, n)), static_cast<double>(n) / batch);
+  }
+  return optimizer.step_accumulated();
 }
 
 LayerCalibrationResult calibrate_layer(const io::ModelConfig& config, int64_t layer,
@@ -104,7 +117,7 @@ LayerCalibrationResult calibrate_layer(const io::ModelConfig& config, int64_t la
         if (s.should_stop ? s.should_stop() : stop_requested()) throw CalibrationStopped{};
         epoch_loss += calibration_step(config, weights, flat, optimizer, rope,
                                        batch_of(inputs, j * s.batch_size, s.batch_size, s),
-                                       batch_of(targets, j * s.batch_size, s.batch_size, s));
+                                       batch_of(targets, j * s.batch_size, s.batch_size, s), s.micro_batch);
         ++result.steps;
       }
       const double done = static_cast<double>(epoch + 1) / s.epochs;

@@ -24,6 +24,9 @@ struct LayerCalibrationSettings {
   flat::FlatOptions options;
   int64_t epochs = 15;
   int64_t batch_size = 4;
+  int64_t micro_batch = 0;  // samples per forward/backward pass, gradients accumulated (0: the whole batch)
+  // Samples per forward pass: the micro-batch when set (statistics and evaluation passes too).
+  int64_t pass_size() const { return micro_batch > 0 && micro_batch < batch_size ? micro_batch : batch_size; }
   double lr = 5e-3;
   bool warmup = false;
   bool smoothquant_init = true;  // diag_init sq_style (otherwise ones)
@@ -55,10 +58,12 @@ void init_diag_scales(const io::ModelConfig& config, const model::LayerWeights& 
                       const at::Tensor& inputs, const model::RopeTables& rope, const LayerCalibrationSettings& s);
 
 // One optimisation step on one batch (input, target: [batch, seqlen, hidden] on the device): refresh the
-// transforms, run the quantized layer, MSE in float32 against the target, step. Returns that MSE.
+// transforms, run the quantized layer, MSE in float32 against the target, step. Returns that MSE. With
+// 0 < micro_batch < batch the batch runs in parts of micro_batch samples with accumulated gradients: the
+// same update (the loss is a mean over tokens, the quantizers per token) in a fraction of the memory.
 double calibration_step(const io::ModelConfig& config, const model::LayerWeights& weights, flat::FlatLayer& flat,
                         quant::CalibrationOptimizer& optimizer, const model::RopeTables& rope,
-                        const at::Tensor& input, const at::Tensor& target);
+                        const at::Tensor& input, const at::Tensor& target, int64_t micro_batch = 0);
 
 // inputs, targets: [nsamples, seqlen, hidden] (any float dtype, CPU or the device); weights on the device in
 // the compute dtype.

@@ -128,6 +128,35 @@ TEST(Orthogonality, CayleyFactorsStayOrthogonalAfterTraining) {
   EXPECT_GT((frozen.right - at::eye(12, f64())).abs().max().item<double>(), 1e-3);
 }
 
+// Micro-batches with accumulated gradients make the update of the whole batch: float64 parameters, four
+// parts of 8 rows against one batch of 32, five steps; equal to 1e-12 (only the summation order differs).
+TEST(CalibrationOptimizer, MicroBatchesMakeTheWholeBatchUpdate) {
+  auto make = [] {
+    at::Generator gen = at::detail::createCPUGenerator(21);
+    return AffineTransform::kronecker(8, 12, TransformParam::kOrthogonal, true, gen, f64());
+  };
+  AffineTransform whole = make(), parts = make();
+  CalibrationOptimizer whole_opt({whole.transform_parameters(), whole.diag_parameters(), {}}, {5e-2, 5, false});
+  CalibrationOptimizer parts_opt({parts.transform_parameters(), parts.diag_parameters(), {}}, {5e-2, 5, false});
+  at::Generator gen = at::detail::createCPUGenerator(22);
+  const at::Tensor x = at::randn({32, 96}, gen, f64());
+  const at::Tensor target = at::randn({32, 96}, gen, f64());
+  auto loss = [&](AffineTransform& t, int64_t begin, int64_t n) {
+    return (t.matrices().apply(x.narrow(0, begin, n)) - target.narrow(0, begin, n)).pow(2).mean();
+  };
+  for (int step = 0; step < 5; ++step) {
+    const at::Tensor whole_loss = loss(whole, 0, 32);
+    whole_opt.step(whole_loss);
+    for (int64_t begin = 0; begin < 32; begin += 8) parts_opt.accumulate(loss(parts, begin, 8), 0.25);
+    EXPECT_NEAR(parts_opt.step_accumulated(), whole_loss.item<double>(), 1e-12);
+  }
+  const TransformMatrices a = whole.freeze(), b = parts.freeze();
+  EXPECT_GT((a.right - at::eye(12, f64())).abs().max().item<double>(), 1e-3);  // the steps moved it
+  EXPECT_LT((a.right - b.right).abs().max().item<double>(), 1e-12);
+  EXPECT_LT((a.left - b.left).abs().max().item<double>(), 1e-12);
+  EXPECT_LT((a.diag - b.diag).abs().max().item<double>(), 1e-12);
+}
+
 TEST(Schedule, CosineToOneThousandthWithOptionalWarmup) {
   ScheduleOptions o{5e-3, 100, false};
   EXPECT_DOUBLE_EQ(schedule_factor(o, 0), 1.0);
