@@ -11,6 +11,7 @@
 #     numerics   calibrate + evaluate tiny-llama3 on the GPU (compare with the CPU run: docs/BENCHMARKS.md)
 #     calib      bench_calibrate_layer: DeepSeek V3 MoE (shared / per-expert down transform) and dense
 #                layers, LLaMA-3-70B layer, one whole layer on one GPU each
+#     profile    nsys kernel summary of a few MoE-layer calibration steps (where nsys is installed)
 #     official   the official implementation's harness on the same shapes (.anchor/official-flatquant)
 #     kernels    bench_w4a4 (fused transform + quantize, W4A4 GEMM vs cuBLAS BF16); NCU=1 adds counters
 set -uo pipefail
@@ -94,6 +95,21 @@ if has calib; then
     step "calib_$name" 240 ./build/bench/bench_calibrate_layer $args --json "$out/calibrate_layer.jsonl"
     grep -v "^frame" "$out/calib_$name.log" | tail -n 2
   done
+fi
+
+if has profile; then
+  nsys_bin=$(command -v nsys || ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems/*/bin/nsys \
+    /usr/local/cuda/nsight-systems-*/bin/nsys 2>/dev/null | head -1)
+  if [[ -n "$nsys_bin" ]]; then
+    # shellcheck disable=SC2086
+    step profile_moe 300 "$nsys_bin" profile --trace=cuda --stats=false --force-overwrite=true -o "$out/moe" \
+      ./build/bench/bench_calibrate_layer ${PROFILE_ARGS:---preset deepseek-v3 --layer 3 --samples 8 --batch 8 --micro-batch 2 --seqlen 4096 --steps 2}
+    "$nsys_bin" stats --report cuda_gpu_kern_sum,cuda_api_sum --format csv -o "$out/moe" "$out/moe.nsys-rep" > /dev/null 2>&1
+    rm -f "$out/moe.nsys-rep" "$out/moe.sqlite"
+    head -c 6000 "$out/moe_cuda_gpu_kern_sum.csv"
+  else
+    echo "[gpu_session] profile: no nsys on this machine"
+  fi
 fi
 
 if has official; then
