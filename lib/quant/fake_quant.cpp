@@ -1,6 +1,7 @@
 #include "lib/quant/fake_quant.h"
 
 #include <ATen/ATen.h>
+#include <torch/autograd.h>
 
 #include <limits>
 
@@ -114,9 +115,66 @@ at::Tensor dequantize_codes(const at::Tensor& codes, const QuantParams& params, 
   return out.reshape(codes.sizes());
 }
 
+namespace {
+
+at::Tensor fake_quantize_activation_graph(const at::Tensor& x, const QuantSpec& spec, const ClipFactors& clip) {
+  return fake_quantize(x, activation_quant_params(x, spec, clip), spec);
+}
+
+// The activation quantizer as one autograd node that saves only its inputs and recomputes its float32
+// intermediates in backward: the same values and gradients as the plain graph (the same ops run), without
+// keeping four float32 copies of every quantized activation alive until backward — for a MoE layer's
+// routed-expert inputs ([tokens * top_k, hidden]) that is most of the calibration step's memory.
+struct RecomputedActivationQuant : public torch::autograd::Function<RecomputedActivationQuant> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, at::Tensor x, at::Tensor clip_max,
+                            at::Tensor clip_min, int64_t bits, bool symmetric, int64_t group_size) {
+    ctx->save_for_backward({x, clip_max, clip_min});
+    ctx->saved_data["bits"] = bits;
+    ctx->saved_data["symmetric"] = symmetric;
+    ctx->saved_data["group_size"] = group_size;
+    const QuantSpec spec{static_cast<int>(bits), symmetric, group_size};
+    auto present = [](const at::Tensor& t) { return t.numel() > 0 ? t : at::Tensor(); };
+    return fake_quantize_activation_graph(x, spec, {present(clip_max), present(clip_min)});
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    const QuantSpec spec{static_cast<int>(ctx->saved_data["bits"].toInt()), ctx->saved_data["symmetric"].toBool(),
+                         ctx->saved_data["group_size"].toInt()};
+    std::vector<at::Tensor> leaves;
+    std::vector<int> which;  // forward input index of each leaf
+    auto leaf = [&](int i) {
+      if (saved[i].numel() == 0 || !ctx->needs_input_grad(i)) return saved[i].numel() > 0 ? saved[i] : at::Tensor();
+      at::Tensor l = saved[i].detach().requires_grad_(true);
+      leaves.push_back(l);
+      which.push_back(i);
+      return l;
+    };
+    at::AutoGradMode enable(true);
+    const at::Tensor x = leaf(0);
+    const ClipFactors clip{leaf(1), leaf(2)};
+    torch::autograd::variable_list out(6);
+    if (leaves.empty()) return out;
+    const at::Tensor y = fake_quantize_activation_graph(x, spec, clip);
+    const auto grads = torch::autograd::grad({y}, leaves, {grad_outputs[0]}, /*retain_graph=*/false,
+                                             /*create_graph=*/false, /*allow_unused=*/true);
+    for (size_t k = 0; k < leaves.size(); ++k) out[which[k]] = grads[k];
+    return out;
+  }
+};
+
+}  // namespace
+
 at::Tensor fake_quantize_activation(const at::Tensor& x, const QuantSpec& spec, const ClipFactors& clip) {
   if (!spec.enabled()) return x;
-  return fake_quantize(x, activation_quant_params(x, spec, clip), spec);
+  const bool needs_graph = at::GradMode::is_enabled() &&
+                           (x.requires_grad() || (clip.max.defined() && clip.max.requires_grad()) ||
+                            (clip.min.defined() && clip.min.requires_grad()));
+  if (!needs_graph) return fake_quantize_activation_graph(x, spec, clip);
+  auto or_empty = [&](const at::Tensor& t) { return t.defined() ? t : at::empty({0}, x.options()); };
+  return RecomputedActivationQuant::apply(x, or_empty(clip.max), or_empty(clip.min), static_cast<int64_t>(spec.bits),
+                                          spec.symmetric, spec.group_size);
 }
 
 at::Tensor fake_quantize_weight(const at::Tensor& w, const QuantSpec& spec) {

@@ -115,5 +115,33 @@ TEST(FakeQuant, MseGridNeverWorseThanPlainRtn) {
   EXPECT_LT(mse.sum().item<double>(), plain.sum().item<double>());
 }
 
+// The activation quantizer recomputes its intermediates in backward (one autograd node): values and the
+// gradients to x and to both clip factors equal those of the plain graph, in float64, to 1e-12 — for
+// symmetric and asymmetric specs, per token and per group, with an all-zero row.
+TEST(FakeQuant, RecomputedActivationQuantizerHasThePlainGraphsGradients) {
+  for (const QuantSpec spec : {QuantSpec{4, true, 0}, QuantSpec{4, false, 0}, QuantSpec{3, false, 16}}) {
+    at::Generator gen = at::detail::createCPUGenerator(41);
+    at::Tensor x0 = at::randn({2, 6, 64}, gen, f64()) * 2;
+    x0[0][1].zero_();
+    const at::Tensor upstream = at::randn({2, 6, 64}, gen, f64());
+    const at::Tensor logits0 = at::randn({2}, gen, f64()) + 2;
+    auto run = [&](bool plain) {
+      at::Tensor x = x0.clone().requires_grad_(true);
+      at::Tensor logits = logits0.clone().requires_grad_(true);
+      const ClipFactors clip{at::sigmoid(logits[0]), at::sigmoid(logits[1])};
+      const at::Tensor y = plain ? fake_quantize(x, activation_quant_params(x, spec, clip), spec)
+                                 : fake_quantize_activation(x, spec, clip);
+      (y * upstream).sum().backward();
+      return std::vector<at::Tensor>{y.detach(), x.grad(), logits.grad()};
+    };
+    const auto plain = run(true), recomputed = run(false);
+    for (size_t i = 0; i < plain.size(); ++i) {
+      ASSERT_TRUE(recomputed[i].defined()) << i;
+      EXPECT_LT((plain[i] - recomputed[i]).abs().max().item<double>(), 1e-12) << "bits " << spec.bits << " output " << i;
+    }
+    EXPECT_GT(plain[2].abs().max().item<double>(), 0.0);  // the clip factors do receive a gradient
+  }
+}
+
 }  // namespace
 }  // namespace fq::quant
