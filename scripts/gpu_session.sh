@@ -81,11 +81,10 @@ if has numerics; then
 fi
 
 calib_cases=(
-  "moe_shared_mb2     --preset deepseek-v3 --layer 3 --samples 16 --batch 8 --micro-batch 2 --seqlen 4096 --steps 4"
-  "moe_shared_mb4     --preset deepseek-v3 --layer 3 --samples 16 --batch 8 --micro-batch 4 --seqlen 4096 --steps 4"
-  "moe_per_expert_mb2 --preset deepseek-v3 --layer 3 --samples 16 --batch 8 --micro-batch 2 --seqlen 4096 --steps 4 --routed-down per_expert"
+  "moe_shared         --preset deepseek-v3 --layer 3 --samples 8 --batch 8 --micro-batch 4 --seqlen 4096 --steps 3"
+  "moe_per_expert     --preset deepseek-v3 --layer 3 --samples 8 --batch 8 --micro-batch 4 --seqlen 4096 --steps 3 --routed-down per_expert"
+  "moe_shared_mb2     --preset deepseek-v3 --layer 3 --samples 8 --batch 8 --micro-batch 2 --seqlen 4096 --steps 3"
   "dense              --preset deepseek-v3 --layer 0 --samples 16 --batch 8 --seqlen 4096 --steps 5"
-  "dense_mb2          --preset deepseek-v3 --layer 0 --samples 16 --batch 8 --micro-batch 2 --seqlen 4096 --steps 5"
   "llama70b           --preset llama-3-70b --layer 0 --samples 8 --batch 4 --seqlen 2048 --steps 5"
 )
 if has calib; then
