@@ -147,7 +147,8 @@ std::string run_config_yaml(const RunConfig& config) {
 }
 
 std::string calibration_hash(const RunConfig& config) {
-  // Everything that changes the learned parameters; paths, evaluation, distribution and Slurm do not
+  // Everything that changes the learned parameters; paths, evaluation, distribution, Slurm and
+  // micro-batching do not
   // (a run may resume with another number of ranks or on another cluster).
   // The model itself is pinned by its checkpoint fingerprint in the manifest, not by its path.
   RunConfig c = config;
@@ -156,6 +157,9 @@ std::string calibration_hash(const RunConfig& config) {
   c.eval = EvalConfig{};
   c.distributed = DistributedConfig{};
   c.slurm = SlurmConfig{};
+  // Micro-batching changes only the float summation order of a step's gradient: a run may resume with
+  // another micro-batch size (e.g. on a GPU with less memory).
+  c.flatquant.micro_batch = 0;
   return Fingerprint().add(run_config_yaml(c)).hex();
 }
 
