@@ -12,6 +12,8 @@
 #     calib      bench_calibrate_layer: DeepSeek V3 MoE (shared / per-expert down transform) and dense
 #                layers, LLaMA-3-70B layer, one whole layer on one GPU each
 #     profile    nsys kernel summary of a few MoE-layer calibration steps (where nsys is installed)
+#     ranks      tiny-deepseek-v3 calibrated by 1 and by 2 ranks (mpirun, one GPU each, NCCL between them):
+#                wall times and the difference of the two transforms.h5 (needs the nvidia-h200-x2 kind)
 #     official   the official implementation's harness on the same shapes (.anchor/official-flatquant)
 #     kernels    bench_w4a4 (fused transform + quantize, W4A4 GEMM vs cuBLAS BF16); NCU=1 adds counters
 set -uo pipefail
@@ -53,7 +55,7 @@ trap '[[ -n "${OUT:-}" ]] && tar -czf "$OUT/gpu-session.tar.gz" -C "$root" --exc
 
 if has build; then
   if ! step build 560 env FLATQUANT_JOBS=${FLATQUANT_JOBS:-16} \
-      FLATQUANT_TARGETS="flatquant test_gpu bench_w4a4 bench_calibrate_layer" bash scripts/setup.sh; then
+      FLATQUANT_TARGETS="${BUILD_TARGETS:-flatquant test_gpu bench_w4a4 bench_calibrate_layer}" bash scripts/setup.sh; then
     # Every compile error at once (keep going), so that one session fixes them all.
     cmake --build build -j 16 -- -k 2>&1 | grep -E "error|Error" -A4 | head -120
     tail -20 "$out/build.log"
@@ -109,6 +111,24 @@ if has profile; then
   else
     echo "[gpu_session] profile: no nsys on this machine"
   fi
+fi
+
+if has ranks; then
+  ranks_config=(--config configs/tiny-deepseek-v3.yaml --set model=.anchor/models/tiny-deepseek-v3
+                --set data.calibration=.anchor/data/kjv/kjv.train.txt --set data.nsamples=32 --set flatquant.epochs=3
+                --set distributed.device=cuda)
+  for n in 1 2; do
+    rm -rf "$out/ranks-$n"
+    step "ranks_$n" 300 mpirun --allow-run-as-root --oversubscribe -np "$n" \
+      ./build/flatquant calibrate "${ranks_config[@]}" --out "$out/ranks-$n"
+    grep -E "plan|nccl|done elapsed" "$out/ranks_$n.log" | head -8
+    rm -rf "$out/ranks-$n/activations"
+  done
+  # Each layer is calibrated by one GPU either way: the artifacts should agree to float tolerance.
+  h5diff -r -p 1e-3 "$out/ranks-1/transforms.h5" "$out/ranks-2/transforms.h5" > "$out/ranks_h5diff.log" 2>&1
+  echo "[gpu_session] h5diff -p 1e-3 rc=$? ($(grep -c 'differences found' "$out/ranks_h5diff.log") datasets differ)"
+  h5diff -r "$out/ranks-1/transforms.h5" "$out/ranks-2/transforms.h5" > /dev/null 2>&1
+  echo "[gpu_session] h5diff exact rc=$? (0: bitwise identical)"
 fi
 
 if has official; then
