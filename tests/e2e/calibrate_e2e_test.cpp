@@ -109,6 +109,22 @@ TEST(CalibrateE2E, ForeignOrCorruptRunDirectoriesAreRefused) {
   base.insert(base.end(), {"--set", "data.nsamples=4", "--set", "flatquant.epochs=1", "--set", "flatquant.batch_size=4"});
   ASSERT_EQ(test::run_child(base, dir + "/first.log", 1200, kOneThread).code, kExitOk) << read_file(dir + "/first.log");
 
+  // `flatquant gather` rebuilds the artifact from the per-layer files, identically; a run with a layer
+  // missing is refused, naming the layer.
+  const std::string artifact = dir + "/run/transforms.h5";
+  std::filesystem::copy_file(artifact, dir + "/first.h5");
+  std::filesystem::remove(artifact);
+  const std::vector<std::string> gather{test::flatquant_binary(), "gather", "--run", dir + "/run"};
+  ASSERT_EQ(test::run_child(gather, dir + "/gather.log", 300, kOneThread).code, kExitOk) << read_file(dir + "/gather.log");
+  EXPECT_EQ(test::archive_difference(dir + "/first.h5", artifact), "");
+  std::filesystem::rename(dir + "/run/layers/layer_001.h5", dir + "/layer_001.h5");
+  EXPECT_EQ(test::run_child(gather, dir + "/gather_missing.log", 300, kOneThread).code, kExitFailure);
+  EXPECT_NE(read_file(dir + "/gather_missing.log").find("(layers 1)"), std::string::npos)
+      << read_file(dir + "/gather_missing.log");
+  std::filesystem::rename(dir + "/layer_001.h5", dir + "/run/layers/layer_001.h5");
+  EXPECT_EQ(test::run_child({test::flatquant_binary(), "gather", "--run", dir + "/nowhere"}, dir + "/gather_bad.log", 60,
+                            kOneThread).code, kExitFailure);
+
   std::vector<std::string> other = base;
   other.insert(other.end(), {"--set", "flatquant.lr=0.01"});
   EXPECT_EQ(test::run_child(other, dir + "/other.log", 300, kOneThread).code, kExitFailure);
