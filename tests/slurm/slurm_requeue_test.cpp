@@ -17,7 +17,9 @@
 #include "cluster/slurm/sbatch_render.h"
 #include "cluster/slurm/sbatch_submit.h"
 #include "lib/core/atomic_file.h"
+#include "flatquant_build_info.h"
 #include "lib/core/json.h"
+#include "tests/support/archive_compare.h"
 #include "tests/support/child_process.h"
 #include "tests/support/shared_dir.h"
 
@@ -152,6 +154,54 @@ TEST(SlurmRequeue, PreemptedJobIsRequeuedAndResumesToTheUninterruptedResult) {
   EXPECT_NE(out.find("received SIGUSR1"), std::string::npos) << out;
   EXPECT_NE(out.find("requeueing job " + job_id), std::string::npos) << out;
   EXPECT_NE(out.find("job " + job_id + " restart 1"), std::string::npos) << out;
+}
+
+// The product under Slurm: `flatquant slurm --submit` runs a two-rank calibration of tiny-deepseek-v3;
+// USR1 to the batch shell mid-calibration (as before a time limit) makes the ranks save and exit 75, the
+// job requeues itself, resumes, and ends with the transforms.h5 of an uninterrupted single-process run.
+TEST(SlurmRequeue, FlatquantCalibrationIsPreemptedRequeuedAndResumed) {
+  FQ_REQUIRE_SHARED();
+  SingleHostSlurm slurm;
+  if (slurm.skipped()) GTEST_SKIP() << slurm.start_log();
+  ASSERT_TRUE(slurm.up()) << "the single-host Slurm did not start:\n" << slurm.start_log();
+  ::setenv("SLURM_CONF", slurm.conf().c_str(), 1);
+
+  const std::string work = test::scratch_dir("slurm_flatquant");
+  const std::vector<std::string> calibration{
+      "--config", std::string(FLATQUANT_SOURCE_DIR) + "/configs/tiny-deepseek-v3.yaml", "--set", "data.nsamples=8",
+      "--set",    "data.seqlen=128", "--set", "flatquant.epochs=4"};
+  std::vector<std::string> reference{test::flatquant_binary(), "calibrate"};
+  reference.insert(reference.end(), calibration.begin(), calibration.end());
+  reference.insert(reference.end(), {"--out", work + "/reference"});
+  const test::ChildExit ref = test::run_child(reference, work + "/reference.log", 600, {{"OMP_NUM_THREADS", "1"}});
+  ASSERT_EQ(ref.code, 0) << file_or_empty(work + "/reference.log");
+
+  const std::string run = work + "/job";
+  std::vector<std::string> submit{test::flatquant_binary(), "slurm"};
+  submit.insert(submit.end(), calibration.begin(), calibration.end());
+  for (const char* s : {"slurm.ntasks_per_node=2", "slurm.gpus_per_node=0", "slurm.cpus_per_task=1",
+                        "slurm.time=00:10:00", "slurm.signal=B:USR1@60", "slurm.output=job.out"}) {
+    submit.insert(submit.end(), {"--set", s});
+  }
+  submit.insert(submit.end(), {"--out", run, "--submit"});
+  ASSERT_EQ(test::run_child(submit, work + "/submit.log", 60).code, 0) << file_or_empty(work + "/submit.log");
+  const std::string submitted = read_file(work + "/submit.log");
+  const size_t at = submitted.find("submitted job ");
+  ASSERT_NE(at, std::string::npos) << submitted;
+  const std::string job_id = submitted.substr(at + 14, submitted.find(' ', at + 14) - at - 14);
+  const auto diagnostics = [&] { return "job.out:\n" + file_or_empty(run + "/job.out") + "\nslurm logs:\n" + slurm.logs(); };
+
+  // Once the first layer is saved, the others are still calibrating: signal the batch shell.
+  ASSERT_TRUE(wait_until(240, [&] { return std::filesystem::exists(run + "/layers/layer_000.h5"); })) << diagnostics();
+  ASSERT_EQ(test::run_child({"scancel", "--batch", "--signal=USR1", job_id}, work + "/scancel.log", 30).code, 0)
+      << file_or_empty(work + "/scancel.log");
+  ASSERT_TRUE(wait_until(300, [&] { return std::filesystem::exists(run + "/transforms.h5"); }))
+      << "the requeued job did not finish\n" << diagnostics();
+  const std::string out = read_file(run + "/job.out");
+  EXPECT_NE(out.find("received SIGUSR1"), std::string::npos) << out;
+  EXPECT_NE(out.find("requeueing job " + job_id), std::string::npos) << out;
+  EXPECT_NE(out.find("layer already calibrated"), std::string::npos) << "finished layers must not be redone\n" << out;
+  EXPECT_EQ(test::archive_difference(work + "/reference/transforms.h5", run + "/transforms.h5"), "");
 }
 
 }  // namespace
