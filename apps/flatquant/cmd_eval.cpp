@@ -12,6 +12,7 @@
 #include "lib/io/checkpoint.h"
 #include "lib/tensor/dtype.h"
 #include "pipelines/config/run_config.h"
+#include "pipelines/evaluate/choice_task.h"
 #include "pipelines/evaluate/eval_model.h"
 #include "pipelines/evaluate/perplexity_task.h"
 
@@ -57,20 +58,38 @@ int run(const po::variables_map& vm) {
   report["dtype"] = dtype_name(options.dtype);
   report["device"] = options.device.str();
   const std::string task = vm["task"].as<std::string>();
-  FQ_CHECK(task == "ppl", "--task ", task, " is not available in this build (ppl)");
-  pipelines::PerplexityTask ppl{option_or(vm, "text", run_config.eval.text),
-                                vm["seqlen"].defaulted() && !vm["run"].as<std::string>().empty()
-                                    ? run_config.eval.seqlen
-                                    : vm["seqlen"].as<int64_t>()};
-  FQ_CHECK(!ppl.text_path.empty(), "--task ppl needs --text FILE (or eval.text in the run's config)");
-  report["result"] = pipelines::run_perplexity(checkpoint, model, ppl, options);
-  std::cout << "perplexity " << report["result"]["perplexity"].get<double>() << " (" << method_name << ", "
-            << report["result"]["windows"].get<int64_t>() << " windows of " << ppl.seqlen << " tokens)\n";
-  if (const std::string path = vm["report"].as<std::string>(); !path.empty()) {
-    Json out = report;
-    out["perplexity"] = report["result"]["perplexity"];
-    write_json_file_atomic(path, out);
+  const std::string report_path = vm["report"].as<std::string>();
+  if (task == "ppl") {
+    pipelines::PerplexityTask ppl{option_or(vm, "text", run_config.eval.text),
+                                  vm["seqlen"].defaulted() && !vm["run"].as<std::string>().empty()
+                                      ? run_config.eval.seqlen
+                                      : vm["seqlen"].as<int64_t>()};
+    FQ_CHECK(!ppl.text_path.empty(), "--task ppl needs --text FILE (or eval.text in the run's config)");
+    report["result"] = pipelines::run_perplexity(checkpoint, model, ppl, options);
+    report["perplexity"] = report["result"]["perplexity"];
+    std::cout << "perplexity " << report["result"]["perplexity"].get<double>() << " (" << method_name << ", "
+              << report["result"]["windows"].get<int64_t>() << " windows of " << ppl.seqlen << " tokens)\n";
+  } else {
+    pipelines::ChoiceTask choice;
+    choice.benchmark = pipelines::parse_choice_benchmark(task, "--task");
+    choice.data.dir = vm["data"].as<std::string>();
+    FQ_CHECK(!choice.data.dir.empty(), "--task ", task, " needs --data DIR (the benchmark's released layout)");
+    choice.data.split = vm["split"].as<std::string>();
+    choice.data.limit = vm["limit"].as<int64_t>();
+    for (std::string rest = vm["subjects"].as<std::string>(); !rest.empty();) {
+      const size_t comma = rest.find(',');
+      choice.data.subjects.push_back(rest.substr(0, comma));
+      rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+    }
+    choice.shots = static_cast<int>(vm["shots"].as<int64_t>());
+    choice.scoring = pipelines::parse_choice_scoring(vm["scoring"].as<std::string>(), "--scoring");
+    choice.max_tokens = vm["seqlen"].as<int64_t>();
+    // Finished subjects survive an interruption beside the report; the same command resumes.
+    if (!report_path.empty()) choice.state_path = report_path + ".state.json";
+    report["result"] = pipelines::run_choice_task(checkpoint, model, choice, options);
+    std::cout << pipelines::choice_results_table(report["result"]);
   }
+  if (!report_path.empty()) write_json_file_atomic(report_path, report);
   return kExitOk;
 }
 
@@ -83,9 +102,15 @@ int cmd_eval(const std::vector<std::string>& args) {
       ("model", po::value<std::string>()->default_value(""), "Hugging Face checkpoint directory")
       ("transforms", po::value<std::string>()->default_value(""), "transforms.h5 of a calibration run")
       ("method", po::value<std::string>()->default_value(""), "fp | rtn | flatquant (default: flatquant with transforms, else fp)")
-      ("task", po::value<std::string>()->default_value("ppl"), "ppl")
-      ("text", po::value<std::string>()->default_value(""), "perplexity corpus (plain text)")
-      ("seqlen", po::value<int64_t>()->default_value(2048), "perplexity window (tokens)")
+      ("task", po::value<std::string>()->default_value("ppl"), "ppl | mmlu | ceval")
+      ("text", po::value<std::string>()->default_value(""), "ppl: perplexity corpus (plain text)")
+      ("seqlen", po::value<int64_t>()->default_value(2048), "ppl: window (tokens); mmlu/ceval: longest prompt (shots dropped beyond)")
+      ("data", po::value<std::string>()->default_value(""), "mmlu/ceval: dataset root ({dev,val,test}/<subject>_<split>.csv)")
+      ("split", po::value<std::string>()->default_value(""), "mmlu/ceval: split evaluated (default: mmlu test, ceval val)")
+      ("shots", po::value<int64_t>()->default_value(5), "mmlu/ceval: solved dev questions before each question")
+      ("scoring", po::value<std::string>()->default_value("letter"), "mmlu/ceval: letter (answer letters' logits) | loglik (each option's log-likelihood)")
+      ("subjects", po::value<std::string>()->default_value(""), "mmlu/ceval: comma-separated subjects (default: all)")
+      ("limit", po::value<int64_t>()->default_value(0), "mmlu/ceval: questions per subject (0: all)")
       ("batch", po::value<int64_t>()->default_value(4), "windows per forward micro-batch")
       ("device", po::value<std::string>()->default_value("auto"), "auto | cpu | cuda")
       ("dtype", po::value<std::string>()->default_value(""), "compute dtype (default bfloat16 on CUDA, float32 on CPU)")
@@ -97,7 +122,7 @@ int cmd_eval(const std::vector<std::string>& args) {
       ("report", po::value<std::string>()->default_value(""), "write the results as JSON here");
   po::variables_map vm;
   int code = 0;
-  if (!parse("eval", "[--run DIR | --model DIR [--transforms FILE]] --task ppl --text FILE", options, args, &vm, &code)) {
+  if (!parse("eval", "[--run DIR | --model DIR [--transforms FILE]] (--task ppl --text FILE | --task mmlu|ceval --data DIR)", options, args, &vm, &code)) {
     return code;
   }
   return run_guarded("eval", run, vm);

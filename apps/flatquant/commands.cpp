@@ -16,7 +16,7 @@ const std::vector<Command>& commands() {
       {"calibrate", "calibrate FlatQuant transforms layer by layer (the main job; resumable, multi-rank)", cmd_calibrate},
       {"gather", "collect a run's per-layer files into transforms.h5 (after the fact; checks completeness)",
        cmd_gather},
-      {"eval", "perplexity of a model: full precision, RTN W4A4, or with calibrated transforms", cmd_eval},
+      {"eval", "perplexity, MMLU or C-Eval of a model: full precision, RTN W4A4, or with calibrated transforms", cmd_eval},
       {"make-model", "write a synthetic HF checkpoint (LLaMA-3 / DeepSeek V3 shapes, outliers, BF16 or FP8)",
        cmd_make_model},
       {"slurm", "write (and submit) the sbatch script of a calibration run; requeued jobs resume", cmd_slurm},

@@ -1,0 +1,230 @@
+#include "pipelines/evaluate/choice_task.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include "lib/core/atomic_file.h"
+#include "lib/core/error.h"
+#include "lib/core/log.h"
+#include "lib/core/stopwatch.h"
+#include "lib/io/tokenizer.h"
+
+namespace fq::pipelines {
+namespace {
+
+// One sequence to score: token ids, and the positions whose next-token log-probabilities count.
+struct Sequence {
+  std::vector<int64_t> ids;
+  int64_t prompt_tokens = 0;  // the continuation starts here
+  int question = 0;
+  int option = 0;
+};
+
+// The encoded prompt of `q`, with shots dropped from the end until it (plus `reserve` tokens) fits.
+std::vector<int64_t> fitted_prompt(const io::Tokenizer& tok, ChoiceBenchmark b, const ChoiceSubject& s,
+                                   const ChoiceQuestion& q, int shots, int64_t max_tokens, int64_t reserve,
+                                   int* shots_used) {
+  for (int k = std::min<int>(shots, static_cast<int>(s.dev.size()));; --k) {
+    std::vector<int64_t> ids = tok.encode(build_prompt(b, s, q, k), true);
+    if (static_cast<int64_t>(ids.size()) + reserve <= max_tokens || k == 0) {
+      FQ_CHECK(static_cast<int64_t>(ids.size()) + reserve <= max_tokens, s.name, ": a question alone takes ",
+               ids.size() + reserve, " tokens, more than the context of ", max_tokens);
+      *shots_used = k;
+      return ids;
+    }
+  }
+}
+
+// Scores of every (question, option) of one subject: [questions, 4].
+at::Tensor score_sequences(const io::Checkpoint& checkpoint, EvalModel& model, const std::vector<Sequence>& seqs,
+                           int64_t questions, ChoiceScoring scoring, const std::vector<int64_t>& letter_ids,
+                           int64_t sequences_per_walk, const model::ModelOptions& options) {
+  at::Tensor scores = at::full({questions, 4}, -1e30, at::kDouble);
+  const model::OutputHead head = model::load_output_head(checkpoint, options);
+  for (size_t begin = 0; begin < seqs.size(); begin += sequences_per_walk) {
+    const size_t end = std::min(seqs.size(), begin + static_cast<size_t>(sequences_per_walk));
+    int64_t longest = 0;
+    for (size_t i = begin; i < end; ++i) longest = std::max<int64_t>(longest, seqs[i].ids.size());
+    // Right padding: causal attention keeps the padded tail out of every position that is read.
+    at::Tensor ids = at::zeros({static_cast<int64_t>(end - begin), longest}, at::kLong);
+    for (size_t i = begin; i < end; ++i) {
+      ids[i - begin].narrow(0, 0, seqs[i].ids.size()).copy_(at::tensor(seqs[i].ids, at::kLong));
+    }
+    const at::Tensor hidden =
+        model::run_decoder_layers(checkpoint, model::embed_tokens(checkpoint, ids, options), options, model.hooks());
+    at::NoGradGuard no_grad;
+    for (size_t i = begin; i < end; ++i) {
+      const Sequence& s = seqs[i];
+      const int64_t n = static_cast<int64_t>(s.ids.size());
+      if (scoring == ChoiceScoring::kLetter) {
+        // The last prompt position predicts the answer letter: compare the four letters' logits.
+        const at::Tensor logits = head.logits(hidden[i - begin][n - 1]).to(at::kCPU);
+        for (int k = 0; k < 4; ++k) scores[s.question][k] = logits[letter_ids[k]].item<double>();
+      } else {
+        // Positions prompt-1 .. n-2 predict the continuation's tokens.
+        const int64_t m = n - s.prompt_tokens;
+        const at::Tensor logp =
+            at::log_softmax(head.logits(hidden[i - begin].narrow(0, s.prompt_tokens - 1, m)).to(at::kDouble), -1).cpu();
+        const at::Tensor targets = at::tensor(std::vector<int64_t>(s.ids.begin() + s.prompt_tokens, s.ids.end()), at::kLong);
+        scores[s.question][s.option] = logp.gather(1, targets.unsqueeze(1)).sum().item<double>();
+      }
+    }
+  }
+  return scores;
+}
+
+Json task_arguments(const ChoiceTask& task, const EvalModel& model) {
+  return Json{{"task", choice_benchmark_name(task.benchmark)},
+              {"data", task.data.dir},
+              {"split", task.data.split},
+              {"limit", task.data.limit},
+              {"shots", task.shots},
+              {"scoring", task.scoring == ChoiceScoring::kLetter ? "letter" : "loglik"},
+              {"max_tokens", task.max_tokens},
+              {"model", model.describe()}};
+}
+
+// Finished subjects of an earlier run with the same arguments (empty when none); other arguments refuse.
+Json load_state(const std::string& path, const Json& arguments) {
+  if (path.empty() || !std::filesystem::exists(path)) return Json::object();
+  const Json state = read_json_file(path);
+  FQ_CHECK(state.contains("arguments") && state.contains("subjects"), "'", path, "' is not an evaluation state file");
+  for (const auto& [key, value] : arguments.items()) {
+    FQ_CHECK(state["arguments"].contains(key) && state["arguments"][key] == value, "'", path,
+             "' holds an evaluation with another '", key, "' (", state["arguments"].value(key, Json()).dump(),
+             " vs ", value.dump(), "): use another --report or delete it");
+  }
+  return state["subjects"];
+}
+
+}  // namespace
+
+Json aggregate_choice_results(const Json& subjects) {
+  Json categories = Json::object();
+  int64_t correct = 0, total = 0;
+  double macro = 0;
+  for (const auto& [name, s] : subjects.items()) {
+    const int64_t c = s["correct"].get<int64_t>(), t = s["total"].get<int64_t>();
+    Json& cat = categories[s["category"].get<std::string>()];
+    if (cat.is_null()) cat = Json{{"correct", int64_t{0}}, {"total", int64_t{0}}};
+    cat["correct"] = cat["correct"].get<int64_t>() + c;
+    cat["total"] = cat["total"].get<int64_t>() + t;
+    correct += c;
+    total += t;
+    macro += t > 0 ? static_cast<double>(c) / t : 0.0;
+  }
+  for (auto& [name, cat] : categories.items()) {
+    cat["accuracy"] = static_cast<double>(cat["correct"].get<int64_t>()) / std::max<int64_t>(1, cat["total"].get<int64_t>());
+  }
+  return Json{{"categories", categories},
+              {"questions", total},
+              {"micro_accuracy", total > 0 ? static_cast<double>(correct) / total : 0.0},
+              {"macro_accuracy", subjects.empty() ? 0.0 : macro / static_cast<double>(subjects.size())}};
+}
+
+std::string choice_results_table(const Json& report) {
+  std::string out;
+  char line[256];
+  std::snprintf(line, sizeof line, "%-44s %-16s %8s %9s\n", "subject", "category", "questions", "accuracy");
+  out += line;
+  for (const auto& [name, s] : report["subjects"].items()) {
+    std::snprintf(line, sizeof line, "%-44s %-16s %8lld %8.2f%%\n", name.c_str(), s["category"].get<std::string>().c_str(),
+                  static_cast<long long>(s["total"].get<int64_t>()), 100 * s["accuracy"].get<double>());
+    out += line;
+  }
+  for (const auto& [name, c] : report["categories"].items()) {
+    std::snprintf(line, sizeof line, "%-44s %-16s %8lld %8.2f%%\n", ("[" + name + "]").c_str(), "",
+                  static_cast<long long>(c["total"].get<int64_t>()), 100 * c["accuracy"].get<double>());
+    out += line;
+  }
+  std::snprintf(line, sizeof line, "micro accuracy %.2f%% (%lld questions), macro accuracy %.2f%% (%zu subjects)\n",
+                100 * report["micro_accuracy"].get<double>(), static_cast<long long>(report["questions"].get<int64_t>()),
+                100 * report["macro_accuracy"].get<double>(), report["subjects"].size());
+  return out + line;
+}
+
+Json run_choice_task(const io::Checkpoint& checkpoint, EvalModel& model, const ChoiceTask& task,
+                     const model::ModelOptions& options) {
+  Stopwatch clock;
+  const io::Tokenizer tok = io::Tokenizer::from_model_dir(checkpoint.dir());
+  const std::vector<ChoiceSubject> subjects = load_choice_subjects(task.benchmark, task.data);
+  const Json arguments = task_arguments(task, model);
+  Json done = load_state(task.state_path, arguments);
+  // The letters' token ids: the first token of " A" (MMLU) / "A" (C-Eval) encoded alone.
+  std::vector<int64_t> letter_ids;
+  for (int k = 0; k < 4; ++k) {
+    letter_ids.push_back(tok.encode(answer_continuation(task.benchmark, ChoiceQuestion{}, k, ChoiceScoring::kLetter),
+                                    false).at(0));
+  }
+  int64_t questions_total = 0, questions_done = 0;
+  for (const auto& s : subjects) questions_total += static_cast<int64_t>(s.eval.size());
+  Stopwatch work;
+  int64_t questions_this_run = 0;
+  for (size_t si = 0; si < subjects.size(); ++si) {
+    const ChoiceSubject& s = subjects[si];
+    const std::string progress = std::to_string(si + 1) + "/" + std::to_string(subjects.size());
+    if (done.contains(s.name)) {
+      questions_done += static_cast<int64_t>(s.eval.size());
+      log::info("eval", "subject already evaluated", {{"subject", s.name}, {"n", progress}});
+      continue;
+    }
+    std::vector<Sequence> seqs;
+    int min_shots = task.shots;
+    for (size_t qi = 0; qi < s.eval.size(); ++qi) {
+      const ChoiceQuestion& q = s.eval[qi];
+      std::vector<std::vector<int64_t>> continuations;
+      int64_t reserve = 1;
+      if (task.scoring == ChoiceScoring::kLoglik) {
+        for (int k = 0; k < 4; ++k) {
+          continuations.push_back(tok.encode(answer_continuation(task.benchmark, q, k, task.scoring), false));
+          FQ_CHECK(!continuations.back().empty(), s.name, " question ", qi + 1, ": option ", char('A' + k), " is empty");
+          reserve = std::max<int64_t>(reserve, continuations.back().size());
+        }
+      }
+      int used = 0;
+      const std::vector<int64_t> prompt =
+          fitted_prompt(tok, task.benchmark, s, q, task.shots, task.max_tokens, reserve, &used);
+      min_shots = std::min(min_shots, used);
+      if (task.scoring == ChoiceScoring::kLetter) {
+        seqs.push_back({prompt, static_cast<int64_t>(prompt.size()), static_cast<int>(qi), 0});
+      } else {
+        for (int k = 0; k < 4; ++k) {
+          Sequence seq{prompt, static_cast<int64_t>(prompt.size()), static_cast<int>(qi), k};
+          seq.ids.insert(seq.ids.end(), continuations[k].begin(), continuations[k].end());
+          seqs.push_back(std::move(seq));
+        }
+      }
+    }
+    const at::Tensor scores = score_sequences(checkpoint, model, seqs, static_cast<int64_t>(s.eval.size()), task.scoring,
+                                              letter_ids, task.sequences_per_walk, options);
+    const at::Tensor predicted = scores.argmax(1);
+    int64_t correct = 0;
+    for (size_t qi = 0; qi < s.eval.size(); ++qi) correct += predicted[qi].item<int64_t>() == s.eval[qi].answer;
+    const int64_t total = static_cast<int64_t>(s.eval.size());
+    done[s.name] = Json{{"category", s.category},
+                        {"correct", correct},
+                        {"total", total},
+                        {"accuracy", total > 0 ? static_cast<double>(correct) / total : 0.0},
+                        {"min_shots", min_shots}};
+    if (!task.state_path.empty()) write_json_file_atomic(task.state_path, Json{{"arguments", arguments}, {"subjects", done}});
+    questions_done += total;
+    questions_this_run += total;
+    const double rate = work.seconds() / std::max<int64_t>(1, questions_this_run);
+    log::info("eval", "subject done",
+              {{"subject", s.name}, {"n", progress}, {"accuracy", done[s.name]["accuracy"].get<double>()}, {"questions", total},
+               {"elapsed", log::format_duration(clock.seconds())},
+               {"eta", log::format_duration(rate * static_cast<double>(questions_total - questions_done))}});
+  }
+  Json report = aggregate_choice_results(done);
+  report["task"] = choice_benchmark_name(task.benchmark);
+  report["scoring"] = arguments["scoring"];
+  report["shots"] = task.shots;
+  report["subjects"] = done;
+  report["seconds"] = clock.seconds();
+  return report;
+}
+
+}  // namespace fq::pipelines

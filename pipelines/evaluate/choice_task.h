@@ -1,0 +1,40 @@
+// `--task mmlu|ceval`: multiple-choice accuracy of a model (full precision, RTN or FlatQuant) on MMLU or
+// C-Eval in their released layouts, k-shot, scored by the answer letters' logits or by each option's
+// log-likelihood; per-subject, per-category, micro and macro accuracy. A subject is evaluated as one batch
+// of prompts walked through the model layer by layer; finished subjects are saved after each one
+// (`state_path`), and a re-run with the same arguments skips them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "lib/core/json.h"
+#include "lib/model/causal_lm.h"
+#include "pipelines/evaluate/choice_benchmark.h"
+#include "pipelines/evaluate/choice_prompt.h"
+#include "pipelines/evaluate/eval_model.h"
+
+namespace fq::pipelines {
+
+struct ChoiceTask {
+  ChoiceBenchmark benchmark = ChoiceBenchmark::kMmlu;
+  ChoiceDataOptions data;
+  int shots = 5;
+  ChoiceScoring scoring = ChoiceScoring::kLetter;
+  int64_t max_tokens = 2048;  // a prompt (plus its longest continuation) longer than this drops shots
+  int64_t sequences_per_walk = 256;  // prompts per pass through the layers (bounds activation memory)
+  std::string state_path;     // resume state ("" = none)
+};
+
+// {"task", "scoring", "shots", "subjects": {name: {category, correct, total, accuracy, shots_used}},
+//  "categories": {name: {correct, total, accuracy}}, "micro_accuracy", "macro_accuracy", "questions"}.
+Json run_choice_task(const io::Checkpoint& checkpoint, EvalModel& model, const ChoiceTask& task,
+                     const model::ModelOptions& options);
+
+// Categories, micro and macro accuracy from the per-subject results (the "subjects" object above).
+Json aggregate_choice_results(const Json& subjects);
+
+// The printed table: one line per subject, then categories and the averages.
+std::string choice_results_table(const Json& report);
+
+}  // namespace fq::pipelines

@@ -1,0 +1,77 @@
+#include <gtest/gtest.h>
+
+#include "lib/core/error.h"
+#include "lib/core/json.h"
+#include "pipelines/evaluate/choice_prompt.h"
+#include "pipelines/evaluate/choice_task.h"
+#include "pipelines/evaluate/csv_table.h"
+
+namespace fq::pipelines {
+namespace {
+
+TEST(CsvTable, QuotedFieldsWithCommasNewlinesQuotesAndUtf8) {
+  const std::string text = "plain,\"a, b\",\"say \"\"hi\"\"\",\"two\nlines\",中文\r\n\nnext,row\n";
+  const std::vector<CsvRow> rows = parse_csv(text, "t.csv");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].fields, (std::vector<std::string>{"plain", "a, b", "say \"hi\"", "two\nlines", "中文"}));
+  EXPECT_EQ(rows[0].line, 1);
+  EXPECT_EQ(rows[1].fields, (std::vector<std::string>{"next", "row"}));
+  EXPECT_EQ(rows[1].line, 4);
+  try {
+    parse_csv("ok\n\"never closed,x\n", "bad.csv");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.csv line 2"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parse_csv("a\"b\n", "q.csv"), Error);
+}
+
+ChoiceSubject subject(ChoiceBenchmark b, const std::string& name, int dev) {
+  ChoiceSubject s;
+  s.name = name;
+  describe_subject(b, s);
+  for (int i = 0; i < dev; ++i) s.dev.push_back({"Q" + std::to_string(i), {"a", "b", "c", "d"}, i % 4});
+  return s;
+}
+
+// The original evaluators' strings, byte for byte (REFERENCE-EVAL-CLUSTER.md sections 1-2).
+TEST(ChoicePrompt, MmluAndCevalTemplates) {
+  const ChoiceQuestion q{"What?", {"w", "x", "y", "z"}, 2};
+  const ChoiceSubject mmlu = subject(ChoiceBenchmark::kMmlu, "abstract_algebra", 2);
+  EXPECT_EQ(mmlu.category, "STEM");
+  EXPECT_EQ(build_prompt(ChoiceBenchmark::kMmlu, mmlu, q, 0),
+            "The following are multiple choice questions (with answers) about  abstract algebra.\n\n"
+            "What?\nA. w\nB. x\nC. y\nD. z\nAnswer:");
+  EXPECT_EQ(build_prompt(ChoiceBenchmark::kMmlu, mmlu, q, 5),  // only 2 dev questions exist
+            "The following are multiple choice questions (with answers) about  abstract algebra.\n\n"
+            "Q0\nA. a\nB. b\nC. c\nD. d\nAnswer: A\n\nQ1\nA. a\nB. b\nC. c\nD. d\nAnswer: B\n\n"
+            "What?\nA. w\nB. x\nC. y\nD. z\nAnswer:");
+  EXPECT_EQ(answer_continuation(ChoiceBenchmark::kMmlu, q, 1, ChoiceScoring::kLetter), " B");
+  EXPECT_EQ(answer_continuation(ChoiceBenchmark::kMmlu, q, 3, ChoiceScoring::kLoglik), " z");
+
+  const ChoiceSubject ceval = subject(ChoiceBenchmark::kCeval, "college_physics", 1);
+  EXPECT_EQ(ceval.category, "STEM");
+  EXPECT_EQ(build_prompt(ChoiceBenchmark::kCeval, ceval, q, 1),
+            "以下是中国关于大学物理考试的单项选择题，请选出其中的正确答案。\n\n"
+            "Q0\nA. a\nB. b\nC. c\nD. d\n答案：A\n\n"
+            "What?\nA. w\nB. x\nC. y\nD. z\n答案：");
+  EXPECT_EQ(answer_continuation(ChoiceBenchmark::kCeval, q, 0, ChoiceScoring::kLetter), "A");
+  EXPECT_EQ(subject(ChoiceBenchmark::kCeval, "my_new_exam", 0).category, "Other");
+  EXPECT_EQ(subject(ChoiceBenchmark::kMmlu, "my_new_exam", 0).display, "my new exam");
+}
+
+TEST(ChoiceResults, MicroMacroAndCategories) {
+  const Json subjects = Json::parse(R"({
+    "a": {"category": "STEM", "correct": 3, "total": 4, "accuracy": 0.75},
+    "b": {"category": "STEM", "correct": 1, "total": 1, "accuracy": 1.0},
+    "c": {"category": "other", "correct": 0, "total": 5, "accuracy": 0.0}})");
+  const Json r = aggregate_choice_results(subjects);
+  EXPECT_EQ(r["questions"], 10);
+  EXPECT_DOUBLE_EQ(r["micro_accuracy"].get<double>(), 0.4);
+  EXPECT_DOUBLE_EQ(r["macro_accuracy"].get<double>(), (0.75 + 1.0 + 0.0) / 3);
+  EXPECT_DOUBLE_EQ(r["categories"]["STEM"]["accuracy"].get<double>(), 0.8);
+  EXPECT_EQ(r["categories"]["other"]["total"], 5);
+}
+
+}  // namespace
+}  // namespace fq::pipelines
