@@ -18,6 +18,7 @@
 #include "lib/core/log.h"
 #include "lib/core/stopwatch.h"
 #include "pipelines/run/layer_cost.h"
+#include "pipelines/run/layer_file_status.h"
 #include "pipelines/run/progress_board.h"
 #include "pipelines/stages/calibrate_stage.h"
 #include "pipelines/stages/capture_stage.h"
@@ -41,7 +42,7 @@ c10::Device choose_device(const RunConfig& config, const cluster::MpiWorld& worl
 std::vector<std::string> scan_layer_statuses(const RunContext& ctx) {
   Json statuses = Json::array();
   cluster::run_on_root(*ctx.world, [&] {
-    for (int64_t i = 0; i < ctx.num_layers(); ++i) statuses.push_back(layer_status(ctx, i));
+    for (int64_t i = 0; i < ctx.num_layers(); ++i) statuses.push_back(layer_file_status(ctx.layout, ctx.file_attributes(), i));
   });
   statuses = Json::parse(cluster::broadcast_bytes(*ctx.world, statuses.dump(), 0));
   return statuses.get<std::vector<std::string>>();
