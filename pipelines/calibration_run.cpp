@@ -81,8 +81,9 @@ int run_calibration(const CalibrationRequest& request) {
                   ctx.checkpoint.config().num_hidden_layers, ctx.checkpoint.config().model_type};
   std::error_code ec;
   std::filesystem::create_directories(ctx.layout.dir(), ec);
-  log::set_json_sink(ctx.layout.dir() + (world.is_root() ? "/log.jsonl" : "/log.r" + std::to_string(world.rank()) + ".jsonl"));
+  // The lock first: a job refused here must not write into the running job's logs.
   auto lock = cluster::lock_run_directory(world, ctx.layout.dir());
+  log::set_json_sink(ctx.layout.dir() + (world.is_root() ? "/log.jsonl" : "/log.r" + std::to_string(world.rank()) + ".jsonl"));
   ctx.device = choose_device(config, world);
   auto nccl = cluster::make_nccl_comm(world, ctx.device);
   ctx.nccl = nccl.get();
@@ -101,7 +102,8 @@ int run_calibration(const CalibrationRequest& request) {
 
   cluster::PeerStopChannel peer_stop(world);
   ctx.should_stop = [&peer_stop] { return peer_stop.should_stop(); };
-  ProgressBoard board(ctx.layout, world.rank(), world.size());
+  ProgressBoard board(ctx.layout, world.rank(), world.size(), ctx.num_layers());
+  board.publish(Json{{"stage", "capture"}});  // replaces the state a previous run left
   ctx.on_progress = [&](const Json& state) {
     board.publish(state);
     if (world.is_root() && world.size() > 1) log::info("progress", board.summary());
@@ -128,6 +130,7 @@ int run_calibration(const CalibrationRequest& request) {
   cluster::polling_barrier(world, kProgressIntervalSeconds, [&] {
     if (world.is_root()) log::info("progress", board.summary());
   });
+  if (world.is_root() && world.size() > 1) log::info("progress", board.summary());
   if (cluster::any_rank_stop_requested(world)) {
     if (world.is_root()) {
       log::warn("calibrate", "stopped; every completed layer is saved. Run the same command to resume",
