@@ -18,6 +18,7 @@
 #include "lib/core/log.h"
 #include "lib/core/stopwatch.h"
 #include "pipelines/run/layer_cost.h"
+#include "pipelines/run/layer_file_status.h"
 #include "pipelines/run/progress_board.h"
 #include "pipelines/stages/calibrate_stage.h"
 #include "pipelines/stages/capture_stage.h"
@@ -41,7 +42,7 @@ c10::Device choose_device(const RunConfig& config, const cluster::MpiWorld& worl
 std::vector<std::string> scan_layer_statuses(const RunContext& ctx) {
   Json statuses = Json::array();
   cluster::run_on_root(*ctx.world, [&] {
-    for (int64_t i = 0; i < ctx.num_layers(); ++i) statuses.push_back(layer_status(ctx, i));
+    for (int64_t i = 0; i < ctx.num_layers(); ++i) statuses.push_back(layer_file_status(ctx.layout, ctx.file_attributes(), i));
   });
   statuses = Json::parse(cluster::broadcast_bytes(*ctx.world, statuses.dump(), 0));
   return statuses.get<std::vector<std::string>>();
@@ -80,8 +81,9 @@ int run_calibration(const CalibrationRequest& request) {
                   ctx.checkpoint.config().num_hidden_layers, ctx.checkpoint.config().model_type};
   std::error_code ec;
   std::filesystem::create_directories(ctx.layout.dir(), ec);
-  log::set_json_sink(ctx.layout.dir() + (world.is_root() ? "/log.jsonl" : "/log.r" + std::to_string(world.rank()) + ".jsonl"));
+  // The lock first: a job refused here must not write into the running job's logs.
   auto lock = cluster::lock_run_directory(world, ctx.layout.dir());
+  log::set_json_sink(ctx.layout.dir() + (world.is_root() ? "/log.jsonl" : "/log.r" + std::to_string(world.rank()) + ".jsonl"));
   ctx.device = choose_device(config, world);
   auto nccl = cluster::make_nccl_comm(world, ctx.device);
   ctx.nccl = nccl.get();
@@ -100,7 +102,8 @@ int run_calibration(const CalibrationRequest& request) {
 
   cluster::PeerStopChannel peer_stop(world);
   ctx.should_stop = [&peer_stop] { return peer_stop.should_stop(); };
-  ProgressBoard board(ctx.layout, world.rank(), world.size());
+  ProgressBoard board(ctx.layout, world.rank(), world.size(), ctx.num_layers());
+  board.publish(Json{{"stage", "capture"}});  // replaces the state a previous run left
   ctx.on_progress = [&](const Json& state) {
     board.publish(state);
     if (world.is_root() && world.size() > 1) log::info("progress", board.summary());
@@ -127,6 +130,7 @@ int run_calibration(const CalibrationRequest& request) {
   cluster::polling_barrier(world, kProgressIntervalSeconds, [&] {
     if (world.is_root()) log::info("progress", board.summary());
   });
+  if (world.is_root() && world.size() > 1) log::info("progress", board.summary());
   if (cluster::any_rank_stop_requested(world)) {
     if (world.is_root()) {
       log::warn("calibrate", "stopped; every completed layer is saved. Run the same command to resume",

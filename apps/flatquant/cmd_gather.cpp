@@ -1,25 +1,17 @@
-// `flatquant gather --run DIR`: after the fact, collect a run's per-layer parameter files into
-// transforms.h5 with its manifest and report — e.g. after ranks finished their layers in separate jobs, or
-// to rebuild a deleted artifact. The run's own config.yaml supplies the settings; an incomplete run is an
-// error listing the layers that have no file.
-#include <filesystem>
+// `flatquant gather --run DIR`: collect a run's per-layer parameter files into transforms.h5 after the fact.
+#include <iostream>
 
 #include "apps/flatquant/cli.h"
-#include "lib/core/error.h"
-#include "pipelines/calibration_run.h"
+#include "lib/core/exit_codes.h"
+#include "pipelines/gather_run.h"
 
 namespace fq::cli {
 namespace {
 
 int run(const po::variables_map& vm) {
-  const std::string dir = vm["run"].as<std::string>();
-  pipelines::CalibrationRequest request;
-  request.config_path = dir + "/config.yaml";
-  FQ_CHECK(std::filesystem::exists(request.config_path), "--run '", dir, "' is not a calibration run directory: no ",
-           request.config_path);
-  request.out_dir = dir;
-  request.stage = "gather";
-  return pipelines::run_calibration(request);
+  const Json report = pipelines::gather_run_directory(vm["run"].as<std::string>());
+  std::cout << report["totals"].dump() << "\n";
+  return kExitOk;
 }
 
 }  // namespace
@@ -28,8 +20,8 @@ int cmd_gather(const std::vector<std::string>& args) {
   po::options_description options("gather options");
   options.add_options()("run", po::value<std::string>()->required(), "calibration run directory");
   const std::string synopsis = "--run DIR\n\n"
-      "Writes DIR/transforms.h5, report.json and the manifest from DIR/layers/ (every layer calibrated or\n"
-      "skipped; otherwise the missing layers are listed and nothing is written).";
+      "Collects DIR/layers/layer_NNN.h5 into DIR/transforms.h5 (and report.json, the manifest's per-layer status).\n"
+      "Fails, listing them, when some layers are neither calibrated nor skipped: run calibrate again to finish them.";
   po::variables_map vm;
   int code = 0;
   if (!parse("gather", synopsis, options, args, &vm, &code)) return code;

@@ -64,13 +64,16 @@ void bind_slurm(ConfigSchema& s, SlurmConfig& c) {
   s.add("slurm.ntasks_per_node", &c.ntasks_per_node, "ranks per node", 1, 1024);
   s.add("slurm.gpus_per_node", &c.gpus_per_node, "GPUs per node (0: CPU job)", 0, 1024);
   s.add("slurm.cpus_per_task", &c.cpus_per_task, "CPU cores per rank", 1, 4096);
+  s.add("slurm.memory", &c.memory, "sbatch --mem per node (0: all; empty: the cluster default)");
   s.add("slurm.time", &c.time, "time limit (HH:MM:SS or D-HH:MM:SS)");
   s.add("slurm.partition", &c.partition, "partition (empty: the cluster default)");
   s.add("slurm.account", &c.account, "account (empty: none)");
+  s.add("slurm.exclusive", &c.exclusive, "whole nodes (sbatch --exclusive)");
   s.add("slurm.requeue", &c.requeue, "requeue on preemption and resume");
   s.add("slurm.signal", &c.signal, "pre-timeout signal (sbatch --signal)");
   s.add("slurm.launcher", &c.launcher, "how ranks start inside the allocation", {"srun", "mpirun"});
-  s.add("slurm.output", &c.output, "sbatch --output pattern");
+  s.add("slurm.output", &c.output, "sbatch --output pattern (%x job name, %j job id); relative: in the run directory");
+  s.add("slurm.setup", &c.setup, "shell lines the job runs before launching the ranks (module load ...)");
 }
 
 }  // namespace

@@ -82,13 +82,16 @@ struct SlurmConfig {
   int64_t ntasks_per_node = 8;
   int64_t gpus_per_node = 8;
   int64_t cpus_per_task = 16;
+  std::string memory;  // --mem: "0" (all of a node's memory), "500G"; empty: the cluster default
   std::string time = "24:00:00";
   std::string partition;
   std::string account;
+  bool exclusive = false;
   bool requeue = true;
   std::string signal = "B:USR1@300";
   std::string launcher = "srun";  // srun | mpirun
-  std::string output = "%x-%j.out";
+  std::string output = "%x-%j.out";  // relative: in the run directory
+  std::string setup;  // shell lines run before the launch (module load ..., source env.sh)
 };
 
 struct RunConfig {

@@ -12,7 +12,6 @@
 #include "cluster/shard_plan.h"
 #include "lib/core/json.h"
 #include "lib/io/checkpoint.h"
-#include "lib/store/attribute_value.h"
 #include "pipelines/config/run_config.h"
 #include "pipelines/run/run_layout.h"
 #include "pipelines/run/run_manifest.h"
@@ -34,10 +33,7 @@ struct RunContext {
   std::function<void(const Json&)> on_progress;
 
   int64_t num_layers() const { return identity.num_layers; }
-  // Attributes every HDF5 file of the run carries; readers require them (foreign files are refused).
-  store::Attributes file_attributes() const {
-    return {{"model_fingerprint", identity.model_fingerprint}, {"config_hash", identity.config_hash}};
-  }
+  store::Attributes file_attributes() const { return identity.file_attributes(); }
 };
 
 }  // namespace fq::pipelines

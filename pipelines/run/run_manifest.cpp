@@ -13,6 +13,11 @@ Json RunIdentity::to_json() const {
               {"model_type", model_type}};
 }
 
+RunIdentity RunIdentity::from_json(const Json& json, const std::string& where) {
+  return {json_get<std::string>(json, "model_fingerprint", where), json_get<std::string>(json, "config_hash", where),
+          json_get<int64_t>(json, "num_layers", where), json_get<std::string>(json, "model_type", where)};
+}
+
 Json open_or_create_manifest(const std::string& manifest_path, const RunIdentity& identity) {
   if (!std::filesystem::exists(manifest_path)) {
     Json m{{"format_version", kManifestFormatVersion}, {"identity", identity.to_json()}};

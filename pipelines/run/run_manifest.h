@@ -8,6 +8,7 @@
 #include <string>
 
 #include "lib/core/json.h"
+#include "lib/store/attribute_value.h"
 
 namespace fq::pipelines {
 
@@ -17,6 +18,12 @@ struct RunIdentity {
   int64_t num_layers = 0;
   std::string model_type;
   Json to_json() const;
+  // The identity stored in a manifest; `where` (the manifest path) names it in errors.
+  static RunIdentity from_json(const Json& json, const std::string& where);
+  // Attributes every HDF5 file of the run carries; readers require them (foreign files are refused).
+  store::Attributes file_attributes() const {
+    return {{"model_fingerprint", model_fingerprint}, {"config_hash", config_hash}};
+  }
 };
 
 constexpr int kManifestFormatVersion = 1;

@@ -2,16 +2,14 @@
 
 #include <ATen/ATen.h>
 
-#include <filesystem>
-
 #include "lib/core/error.h"
 #include "lib/core/log.h"
 #include "lib/core/stopwatch.h"
 #include "lib/model/layer_loader.h"
 #include "lib/store/activation_reader.h"
-#include "lib/store/tensor_archive_reader.h"
 #include "lib/store/tensor_archive_writer.h"
 #include "pipelines/config/quant_options.h"
+#include "pipelines/run/layer_file_status.h"
 #include "pipelines/stages/layer_calibration.h"
 
 namespace fq::pipelines {
@@ -63,21 +61,6 @@ LayerCalibrationSettings settings_for(const RunContext& ctx) {
 
 }  // namespace
 
-std::string layer_status(const RunContext& ctx, int64_t layer) {
-  const std::string path = ctx.layout.layer_params_path(layer);
-  if (!std::filesystem::exists(path)) return "";
-  store::TensorArchiveReader archive(path);
-  for (const auto& [key, value] : ctx.file_attributes()) {
-    FQ_CHECK(archive.string_attribute("/", key) == value.text(), "'", path, "' belongs to another run: its ", key,
-             " is '", archive.string_attribute("/", key), "', this run's '", value.text(), "'");
-  }
-  FQ_CHECK(archive.int_attribute("/", "layer") == layer, "'", path, "' holds layer ",
-           archive.int_attribute("/", "layer"), ", not ", layer);
-  const std::string status = archive.string_attribute("/", "status");
-  FQ_CHECK(status == "calibrated" || status == "skipped", "'", path, "' has an unknown status '", status, "'");
-  return status;
-}
-
 void run_calibrate(const RunContext& ctx) {
   const int rank = ctx.world->rank();
   if (ctx.plan.member_index(rank) != 0) return;
@@ -98,7 +81,7 @@ void run_calibrate(const RunContext& ctx) {
   };
   for (int layer : layers) {
     const std::string progress = std::to_string(layer + 1) + "/" + std::to_string(total);
-    const std::string done = layer_status(ctx, layer);
+    const std::string done = layer_file_status(ctx.layout, ctx.file_attributes(), layer);
     if (!done.empty() || ctx.config.layer_skipped(layer, total)) {
       if (done.empty()) {
         write_layer_file(ctx, layer, "skipped", nullptr);
@@ -133,6 +116,7 @@ void run_calibrate(const RunContext& ctx) {
                {"ratio", result.mse_before / std::max(result.mse_after, 1e-30)},
                {"secs", clock.seconds()}});
   }
+  publish(Json::object());  // the block's final count, also when every layer was done before
 }
 
 }  // namespace fq::pipelines

@@ -11,10 +11,6 @@
 
 namespace fq::pipelines {
 
-// Status of one layer's parameter file: "calibrated", "skipped", or "" when absent. Throws when the file
-// exists but is corrupt or belongs to another run.
-std::string layer_status(const RunContext& ctx, int64_t layer);
-
 // Calibrates this rank's missing layers. Throws CalibrationStopped (layer_calibration.h) on a stop request.
 void run_calibrate(const RunContext& ctx);
 

@@ -1,11 +1,10 @@
 #include "pipelines/stages/gather_stage.h"
 
-#include <filesystem>
-
 #include "lib/core/error.h"
 #include "lib/core/log.h"
 #include "lib/store/tensor_archive_reader.h"
 #include "lib/store/tensor_archive_writer.h"
+#include "pipelines/run/layer_file_status.h"
 
 namespace fq::pipelines {
 
@@ -35,25 +34,37 @@ QuantConfig quant_settings_from_json(const Json& j, const std::string& where) {
   return q;
 }
 
+namespace {
+
+// "0, 2-5, 9": the missing layers of a 61-layer model stay readable.
+std::string layer_ranges(const std::vector<int64_t>& layers) {
+  std::string out;
+  for (size_t i = 0; i < layers.size();) {
+    size_t j = i;
+    while (j + 1 < layers.size() && layers[j + 1] == layers[j] + 1) ++j;
+    out += (out.empty() ? "" : ", ") + std::to_string(layers[i]) + (j > i ? "-" + std::to_string(layers[j]) : "");
+    i = j + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
 Json gather_transforms(const RunLayout& layout, const RunIdentity& identity, const RunConfig& config) {
-  std::vector<std::string> missing;
+  std::vector<int64_t> missing;
   Json layers = Json::array();
   double total_seconds = 0;
   int64_t calibrated = 0, skipped = 0;
   for (int64_t i = 0; i < identity.num_layers; ++i) {
-    const std::string path = layout.layer_params_path(i);
-    if (!std::filesystem::exists(path)) {
-      missing.push_back(std::to_string(i));
+    const std::string status = layer_file_status(layout, identity.file_attributes(), i);
+    if (status.empty()) {
+      missing.push_back(i);
       continue;
     }
-    store::TensorArchiveReader archive(path);
-    FQ_CHECK(archive.string_attribute("/", "model_fingerprint") == identity.model_fingerprint &&
-                 archive.string_attribute("/", "config_hash") == identity.config_hash,
-             "'", path, "' belongs to another run (model fingerprint or config hash differ)");
-    const std::string status = archive.string_attribute("/", "status");
     Json entry{{"layer", i}, {"status", status}};
     if (status == "calibrated") {
       ++calibrated;
+      const store::TensorArchiveReader archive(layout.layer_params_path(i));
       entry["mse_before"] = archive.double_attribute("/", "mse_before");
       entry["mse_after"] = archive.double_attribute("/", "mse_after");
       entry["seconds"] = archive.double_attribute("/", "seconds");
@@ -65,12 +76,9 @@ Json gather_transforms(const RunLayout& layout, const RunIdentity& identity, con
     }
     layers.push_back(entry);
   }
-  if (!missing.empty()) {
-    std::string list;
-    for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
-    throw Error(str("gather: ", missing.size(), " of ", identity.num_layers, " layers have no parameter file in '",
-                    layout.layers_dir(), "' (layers ", list, "); run calibrate again to finish them"));
-  }
+  FQ_CHECK(missing.empty(), "gather: ", missing.size(), " of ", identity.num_layers,
+           " layers are neither calibrated nor skipped (no parameter file in '", layout.layers_dir(), "'): layers ",
+           layer_ranges(missing), "; run calibrate again on this directory to finish them");
   store::TensorArchiveWriter artifact(layout.transforms_path());
   artifact.set_attribute("/", "format", kArtifactFormat);
   artifact.set_attribute("/", "format_version", kArtifactFormatVersion);

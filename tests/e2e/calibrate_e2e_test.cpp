@@ -119,7 +119,7 @@ TEST(CalibrateE2E, ForeignOrCorruptRunDirectoriesAreRefused) {
   EXPECT_EQ(test::archive_difference(dir + "/first.h5", artifact), "");
   std::filesystem::rename(dir + "/run/layers/layer_001.h5", dir + "/layer_001.h5");
   EXPECT_EQ(test::run_child(gather, dir + "/gather_missing.log", 300, kOneThread).code, kExitFailure);
-  EXPECT_NE(read_file(dir + "/gather_missing.log").find("(layers 1)"), std::string::npos)
+  EXPECT_NE(read_file(dir + "/gather_missing.log").find("): layers 1;"), std::string::npos)
       << read_file(dir + "/gather_missing.log");
   std::filesystem::rename(dir + "/layer_001.h5", dir + "/run/layers/layer_001.h5");
   EXPECT_EQ(test::run_child({test::flatquant_binary(), "gather", "--run", dir + "/nowhere"}, dir + "/gather_bad.log", 60,
