@@ -78,6 +78,14 @@ def transformers_ids(model_dir, texts):
         import transformers
     except ImportError:
         return None, None
+    # transformers >= 5 rebuilds LlamaTokenizer(Fast) classes from the class defaults instead of
+    # tokenizer.json (other ids than the tokenizers package and transformers 4, which flatquant follows).
+    with open(os.path.join(model_dir, "tokenizer_config.json"), encoding="utf-8") as f:
+        tokenizer_class = json.load(f).get("tokenizer_class", "")
+    if int(transformers.__version__.split(".")[0]) >= 5 and tokenizer_class.startswith("LlamaTokenizer"):
+        print(f"note: {model_dir}: transformers {transformers.__version__} ignores tokenizer.json for "
+              f"{tokenizer_class}; no transformers_ids recorded", file=sys.stderr)
+        return None, None
     try:
         tok = transformers.AutoTokenizer.from_pretrained(model_dir)
         return transformers.__version__, [tok(t, add_special_tokens=True)["input_ids"] for t in texts]
