@@ -76,7 +76,7 @@ int run_calibration(const CalibrationRequest& request) {
   FQ_CHECK(!config.output_dir.empty(), "no output directory: pass --out DIR or set output_dir in the config");
   FQ_CHECK(!config.model.empty(), "config key 'model' is empty: name a Hugging Face checkpoint directory");
 
-  RunContext ctx{config, RunLayout(config.output_dir), io::Checkpoint(config.model), {}, &world};
+  RunContext ctx{config, RunLayout(config.output_dir), io::Checkpoint(config.model), {}, &world, nullptr, c10::kCPU, {}, {}, {}};
   ctx.identity = {ctx.checkpoint.fingerprint(), calibration_hash(config),
                   ctx.checkpoint.config().num_hidden_layers, ctx.checkpoint.config().model_type};
   std::error_code ec;
