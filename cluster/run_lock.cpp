@@ -10,6 +10,9 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
 #include <thread>
 #include <utility>
 
@@ -56,7 +59,14 @@ bool same_holder(const LockHolder& a, const LockHolder& b) {
   return a.host == b.host && a.pid == b.pid && a.started == b.started && a.slurm_job_id == b.slurm_job_id;
 }
 
-bool pid_alive(long pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); }
+// A zombie (exited, not yet reaped: common in containers whose init does not reap) holds nothing.
+bool pid_alive(long pid) {
+  if (pid <= 0 || (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM)) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const size_t close = text.rfind(')');
+  return close == std::string::npos || close + 2 >= text.size() || text[close + 2] != 'Z';
+}
 
 // O_CREAT|O_EXCL: exactly one process creates the file. Returns false when it already exists.
 bool try_create(const std::string& path, const std::string& content) {

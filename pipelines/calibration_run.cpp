@@ -65,10 +65,8 @@ cluster::ShardPlan make_plan(const RunContext& ctx, const std::vector<std::strin
   return cluster::make_shard_plan(request);
 }
 
-}  // namespace
-
-int run_calibration(const CalibrationRequest& request) {
-  cluster::MpiWorld world;
+// The whole run on this rank; run_calibration() decides what an error does to the other ranks.
+int calibrate_on_rank(cluster::MpiWorld& world, const CalibrationRequest& request) {
   cluster::install_stop_signal_handlers();
   Stopwatch clock;
   RunConfig config = load_run_config(request.config_path, request.overrides);
@@ -146,6 +144,20 @@ int run_calibration(const CalibrationRequest& request) {
                                      {"artifact", ctx.layout.transforms_path()}});
   }
   return kExitOk;
+}
+
+}  // namespace
+
+int run_calibration(const CalibrationRequest& request) {
+  cluster::MpiWorld world;
+  try {
+    return calibrate_on_rank(world, request);
+  } catch (const std::exception& e) {
+    // Other ranks may wait on this one forever: end the job, and say why first (MpiWorld's destructor
+    // would abort too, but without the message).
+    if (world.size() > 1) world.abort(kExitFailure, e.what());
+    throw;
+  }
 }
 
 }  // namespace fq::pipelines
