@@ -25,4 +25,8 @@ BackendPerplexity backend_perplexity(const std::string& model, const pipelines::
                                      flat::QuantBackend backend, c10::Device device, c10::ScalarType dtype,
                                      int64_t windows);
 
+// The same model on the fake backend with bf16-rounded linear outputs (flat::test::Bf16OutputFake).
+double bf16_output_fake_perplexity(const std::string& model, const pipelines::QuantConfig& quant, c10::Device device,
+                                   c10::ScalarType dtype, int64_t windows);
+
 }  // namespace fq::test

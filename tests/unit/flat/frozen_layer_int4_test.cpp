@@ -10,6 +10,7 @@
 #include "lib/flat/frozen_layer.h"
 #include "lib/model/decoder_layer.h"
 #include "lib/model/rope.h"
+#include "tests/support/bf16_output_fake.h"
 #include "tests/support/random_frozen_layers.h"
 #include "tests/support/random_layers.h"
 
@@ -70,20 +71,6 @@ FrozenQuantOptions frozen_options(const FlatOptions& o, QuantBackend backend) {
   q.backend = backend;
   return q;
 }
-
-// The fake backend with every quantized linear's output rounded to bf16, as the W4A4 GEMM returns it.
-class Bf16OutputFake : public FrozenLayer {
- public:
-  using FrozenLayer::FrozenLayer;
-  at::Tensor linear(model::LinearSite site, const at::Tensor& x, const at::Tensor& weight) override {
-    const at::Tensor y = FrozenLayer::linear(site, x, weight);
-    return site == model::LinearSite::kKVB ? y : y.to(at::kBFloat16).to(y.scalar_type());
-  }
-  at::Tensor expert_linear(model::ExpertSite site, const at::Tensor& x_sorted, const std::vector<int64_t>& counts,
-                           const at::Tensor& stacked_weight) override {
-    return FrozenLayer::expert_linear(site, x_sorted, counts, stacked_weight).to(at::kBFloat16).to(x_sorted.scalar_type());
-  }
-};
 
 NamedTensors frozen_parameters(const Fixture& f, const FlatOptions& o, uint64_t seed) {
   at::Generator gen = at::detail::createCPUGenerator(seed);
@@ -146,7 +133,7 @@ TEST(FrozenLayerInt4, IsTheFakeBackendWithBf16LinearOutputs) {
       model::LayerWeights rounded_w = model::test::clone_layer(f.weights);
       FrozenLayer fake(f.config, f.layer, fake_w, frozen, frozen_options(o, QuantBackend::kFake));
       FrozenLayer int4(f.config, f.layer, int4_w, frozen, frozen_options(o, QuantBackend::kInt4));
-      Bf16OutputFake rounded(f.config, f.layer, rounded_w, frozen, frozen_options(o, QuantBackend::kFake));
+      test::Bf16OutputFake rounded(f.config, f.layer, rounded_w, frozen, frozen_options(o, QuantBackend::kFake));
 
       const WeightMemory& m = int4.weight_memory();
       EXPECT_EQ(m.int4_linears, quantized_linears(f)) << what;
