@@ -52,8 +52,10 @@ int run(const po::variables_map& vm) {
   options.dtype = parse_float_dtype(option_or(vm, "dtype", cuda ? "bfloat16" : "float32"), "--dtype");
   options.micro_batch = vm["batch"].as<int64_t>();
 
+  const flat::QuantBackend backend = pipelines::parse_quant_backend(vm["backend"].as<std::string>(), cuda, "--backend");
+
   io::Checkpoint checkpoint(model_dir);
-  pipelines::EvalModel model(checkpoint, method, transforms, rtn);
+  pipelines::EvalModel model(checkpoint, method, transforms, rtn, backend);
   Json report = model.describe();
   report["dtype"] = dtype_name(options.dtype);
   report["device"] = options.device.str();
@@ -89,6 +91,17 @@ int run(const po::variables_map& vm) {
     report["result"] = pipelines::run_choice_task(checkpoint, model, choice, options);
     std::cout << pipelines::choice_results_table(report["result"]);
   }
+  if (method != pipelines::EvalMethod::kFullPrecision) {
+    // One model walk: the weight memory of every layer once.
+    report["weight_memory"] = model.weight_memory_json();
+    const flat::WeightMemory& m = model.weight_memory();
+    log::info("eval", "quantized weight memory",
+              {{"backend", pipelines::quant_backend_name(model.backend())},
+               {"int4_bytes", static_cast<long long>(m.int4_bytes)},
+               {"same_weights_bf16_bytes", static_cast<long long>(m.int4_as_bf16_bytes)},
+               {"int4_linears", static_cast<long long>(m.int4_linears)},
+               {"fake_linears", static_cast<long long>(m.fake_linears)}});
+  }
   if (!report_path.empty()) write_json_file_atomic(report_path, report);
   return kExitOk;
 }
@@ -114,6 +127,9 @@ int cmd_eval(const std::vector<std::string>& args) {
       ("batch", po::value<int64_t>()->default_value(4), "windows per forward micro-batch")
       ("device", po::value<std::string>()->default_value("auto"), "auto | cpu | cuda")
       ("dtype", po::value<std::string>()->default_value(""), "compute dtype (default bfloat16 on CUDA, float32 on CPU)")
+      ("backend", po::value<std::string>()->default_value("auto"),
+       "quantized linears: fake (float GEMMs on fake-quantized weights) | int4 (packed int4 weights, W4A4 kernels) | "
+       "auto (int4 on CUDA, fake on CPU)")
       ("w-bits", po::value<int64_t>()->default_value(4), "rtn: weight bits")
       ("a-bits", po::value<int64_t>()->default_value(4), "rtn: activation bits")
       ("w-asym", po::value<bool>()->default_value(false), "rtn: asymmetric weights")

@@ -1,8 +1,12 @@
 #include "lib/flat/frozen_layer.h"
 
+#include <tuple>
+
 #include <ATen/ATen.h>
 
+#include "kernels/quant_ops.h"
 #include "lib/core/error.h"
+#include "lib/core/log.h"
 #include "lib/flat/expert_act_quantizer.h"
 #include "lib/flat/site_groups.h"
 #include "lib/quant/learnable_clip.h"
@@ -37,19 +41,107 @@ TransformMatrices online_copy(const TransformMatrices& m, c10::ScalarType dtype,
   return out;  // the diag is folded into the preceding norm or linear
 }
 
+// What a slot keeps once its weight lives packed: the shape and dtype (the forward reads the expert count
+// from it) without storage; any stray use fails on the device mismatch instead of computing garbage.
+at::Tensor shape_placeholder(const at::Tensor& w) { return at::empty(w.sizes(), w.options().device(at::kMeta)); }
+
+// The K/V quantizer's groups: group_size 0 (or wider than a head) means one group per (token, head).
+quant::QuantSpec per_head_groups(quant::QuantSpec s, int64_t head_dim) {
+  if (s.group_size == 0 || s.group_size > head_dim) s.group_size = head_dim;
+  return s;
+}
+
+// The act-clip factor pairs [1, 2] or [E, 2] as kernel quantizer configs (one default when undefined).
+std::vector<kernels::TokenQuantConfig> expert_act_configs(const quant::QuantSpec& act, const at::Tensor& clip) {
+  if (!clip.defined()) return {token_quant_config(act, {})};
+  std::vector<kernels::TokenQuantConfig> out;
+  for (int64_t e = 0; e < clip.size(0); ++e) out.push_back(token_quant_config(act, {clip[e][0], clip[e][1]}));
+  return out;
+}
+
 }  // namespace
+
+WeightMemory& WeightMemory::operator+=(const WeightMemory& o) {
+  int4_bytes += o.int4_bytes;
+  int4_as_bf16_bytes += o.int4_as_bf16_bytes;
+  int4_linears += o.int4_linears;
+  fake_linears += o.fake_linears;
+  return *this;
+}
 
 FrozenLayer::FrozenLayer(const io::ModelConfig& config, int64_t layer_index, model::LayerWeights& weights,
                          const NamedTensors& frozen, const FrozenQuantOptions& options)
-    : config_(config), options_(options), llama_(config.family == io::ModelFamily::kLlama) {
+    : config_(config), layer_index_(layer_index), options_(options),
+      llama_(config.family == io::ModelFamily::kLlama) {
   // The artifact is read on the host; folding and the online transforms run where the weights are.
   const c10::Device device = std::visit([](const auto& w) { return w.input_norm.device(); }, weights);
   for (const auto& [name, t] : frozen) frozen_[name] = t.to(device);
   at::NoGradGuard no_grad;
+  const c10::ScalarType dtype = llama_ ? std::get<model::LlamaLayerWeights>(weights).q.scalar_type()
+                                       : std::get<model::DeepseekLayerWeights>(weights).attn.kv_a.scalar_type();
+  // bf16 compute: the fused CUDA transform kernel's bf16 operands, as the fake path's bf16 matmuls.
+  if (dtype == at::kBFloat16) precision_ = kernels::TransformPrecision::kBf16;
   if (llama_) {
     fold_llama(std::get<model::LlamaLayerWeights>(weights));
   } else {
     fold_deepseek(std::get<model::DeepseekLayerWeights>(weights));
+  }
+  if (int4()) bind_int4_inputs();
+}
+
+bool FrozenLayer::int4_ready(const std::string& name, int64_t in_features, int64_t out_features,
+                             c10::Device device) const {
+  if (!int4()) return false;
+  const std::string why = int4_unsupported_reason(options_.weight, options_.act, in_features, out_features, device);
+  if (why.empty()) return true;
+  log::info("eval", "int4 backend: linear falls back to fake quantization",
+            {{"layer", static_cast<long long>(layer_index_)}, {"linear", name}, {"reason", why}});
+  return false;
+}
+
+void FrozenLayer::store_weight(LinearSite site, at::Tensor& slot, const at::Tensor& w64) {
+  if (int4_ready(site_name(site), w64.size(1), w64.size(0), slot.device())) {
+    Int4Linear packed(pack_weight_int4(w64, options_.weight, options_.weight_mse), precision_);
+    memory_.int4_bytes += int4_weight_bytes(packed.weight());
+    memory_.int4_as_bf16_bytes += w64.numel() * 2;
+    ++memory_.int4_linears;
+    int4_.emplace(site, std::move(packed));
+    slot = shape_placeholder(slot);
+    return;
+  }
+  slot = quantize_weight(w64).to(slot.scalar_type());
+  ++memory_.fake_linears;
+}
+
+const TransformMatrices* FrozenLayer::deferred_transform(LinearSite site) const {
+  if (llama_ && site == LinearSite::kO) return has_o_heads_ ? &o_heads_input_ : nullptr;
+  const auto group = group_of(site, llama_);
+  if (!group) return nullptr;
+  auto it = online_.find(*group);
+  return it == online_.end() ? nullptr : &it->second;
+}
+
+void FrozenLayer::bind_int4_inputs() {
+  if (has_o_heads_) {
+    // o_proj's input [H * d] mixes heads by o_heads only: L = o_heads, R = identity over head_dim.
+    o_heads_input_.left = o_heads_.right;
+    o_heads_input_.right = at::eye(config_.head_dim, o_heads_.right.options());
+  }
+  for (auto& [site, packed] : int4_) {
+    const TransformMatrices* t = deferred_transform(site);
+    auto clip = act_clips_.find(site);
+    packed.bind_input(t ? kron_transform_of(*t) : kernels::KronTransform{},
+                      token_quant_config(options_.act, clip == act_clips_.end() ? quant::ClipFactors{} : clip->second));
+  }
+  for (auto& [site, packed] : int4_experts_) {
+    std::vector<kernels::KronTransform> transforms;
+    if (site == ExpertSite::kDown) {
+      for (const TransformMatrices& m : routed_down_) transforms.push_back(kron_transform_of(m));
+    } else if (auto it = online_.find(LinearGroup::kMoeIn); it != online_.end()) {
+      transforms.push_back(kron_transform_of(it->second));
+    }
+    packed.bind_input(std::move(transforms),
+                      expert_act_configs(options_.act, site == ExpertSite::kDown ? expert_down_clip_ : expert_in_clip_));
   }
 }
 
@@ -121,15 +213,16 @@ void FrozenLayer::fold_mlp(model::GatedMlpWeights& mlp, const std::string& in_gr
   at::Tensor down64 = fold(mlp.down, dn, down);
   if (dn && dn->diag.defined()) up64 = quant::fold_scale_into_rows(up64, dn->diag);
   if (norm && in && in->diag.defined()) *norm = quant::fold_scale_into_norm(*norm, in->diag).to(norm->scalar_type());
-  mlp.gate = quantize_weight(gate64).to(dtype);
-  mlp.up = quantize_weight(up64).to(dtype);
-  mlp.down = quantize_weight(down64).to(dtype);
+  store_weight(gate, mlp.gate, gate64);
+  store_weight(up, mlp.up, up64);
+  store_weight(down, mlp.down, down64);
   for (LinearSite s : {gate, up, down}) act_clips_[s] = act_clip(site_name(s));
   if (dn) keep_online(down_group == "down_in" ? LinearGroup::kDownIn : LinearGroup::kSharedDownIn, *dn, dtype);
 }
 
 void FrozenLayer::fold_llama(model::LlamaLayerWeights& w) {
   const c10::ScalarType dtype = w.q.scalar_type();
+  const c10::Device device = w.q.device();
   const auto attn = transform("attn_in");
   auto fold = [&](const at::Tensor& weight, LinearSite site) {
     return attn ? quant::fold_weight(weight, *attn, weight_clip(site_name(site))) : weight.to(at::kDouble);
@@ -150,18 +243,18 @@ void FrozenLayer::fold_llama(model::LlamaLayerWeights& w) {
     if (c.max.defined()) o64 = quant::clip_rows(o64, c);
   }
   if (auto k_head = transform("k_head")) {
-    k_head_ = online_copy(*k_head, dtype, w.q.device());
+    k_head_ = online_copy(*k_head, dtype, device);
     has_k_head_ = true;
   }
   if (attn && attn->diag.defined()) w.input_norm = quant::fold_scale_into_norm(w.input_norm, attn->diag).to(dtype);
   if (attn) keep_online(LinearGroup::kAttnIn, *attn, dtype);
-  w.q = quantize_weight(q64).to(dtype);
-  w.k = quantize_weight(k64).to(dtype);
-  w.v = quantize_weight(v64).to(dtype);
-  w.o = quantize_weight(o64).to(dtype);
+  store_weight(LinearSite::kQ, w.q, q64);
+  store_weight(LinearSite::kK, w.k, k64);
+  store_weight(LinearSite::kV, w.v, v64);
+  store_weight(LinearSite::kO, w.o, o64);
   for (LinearSite s : {LinearSite::kQ, LinearSite::kK, LinearSite::kV, LinearSite::kO}) act_clips_[s] = act_clip(site_name(s));
-  if (has_o_heads_) o_heads_ = online_copy(o_heads_, dtype, w.q.device());
-  if (has_v_head_) v_head_ = online_copy(v_head_, dtype, w.q.device());
+  if (has_o_heads_) o_heads_ = online_copy(o_heads_, dtype, device);
+  if (has_v_head_) v_head_ = online_copy(v_head_, dtype, device);
   q_clip_ = act_clip("q_cache");
   k_clip_ = act_clip("k_cache");
   v_clip_ = act_clip("v_cache");
@@ -174,7 +267,7 @@ void FrozenLayer::fold_deepseek(model::DeepseekLayerWeights& w) {
   const c10::ScalarType dtype = a.kv_a.scalar_type();
   auto fold_site = [&](at::Tensor& weight, const std::optional<TransformMatrices>& m, LinearSite site) {
     at::Tensor w64 = m ? quant::fold_weight(weight, *m, weight_clip(site_name(site))) : weight.to(at::kDouble);
-    weight = quantize_weight(w64).to(dtype);
+    store_weight(site, weight, w64);
     act_clips_[site] = act_clip(site_name(site));
   };
   const auto attn = transform("attn_in");
@@ -224,6 +317,20 @@ void FrozenLayer::fold_deepseek(model::DeepseekLayerWeights& w) {
     return c.max.defined() ? quant::ClipFactors{c.max[e], c.min[e]} : quant::ClipFactors{};
   };
   const int64_t experts = moe.gate.size(0);
+  // int4: each projection packed expert by expert, stacked [E, out, in/2] after the loop.
+  const c10::Device device = moe.gate.device();
+  const bool gate_int4 = int4_ready("experts.gate_proj", moe.gate.size(2), moe.gate.size(1), device);
+  const bool up_int4 = int4_ready("experts.up_proj", moe.up.size(2), moe.up.size(1), device);
+  const bool down_int4 = int4_ready("experts.down_proj", moe.down.size(2), moe.down.size(1), device);
+  std::vector<kernels::Int4Weight> gate_packed, up_packed, down_packed;
+  auto store_expert = [&](bool packed, std::vector<kernels::Int4Weight>& out, const at::Tensor& stacked, int64_t e,
+                          const at::Tensor& w64) {
+    if (packed) {
+      out.push_back(pack_weight_int4(w64, options_.weight, options_.weight_mse));
+    } else {
+      stacked[e].copy_(quantize_weight(w64));
+    }
+  };
   for (int64_t e = 0; e < experts; ++e) {
     at::Tensor gate64 = moe_in ? quant::fold_weight(moe.gate[e], *moe_in, expert_clip(gate_clip, e))
                                : moe.gate[e].to(at::kDouble);
@@ -236,9 +343,24 @@ void FrozenLayer::fold_deepseek(model::DeepseekLayerWeights& w) {
       if (m.diag.defined()) up64 = quant::fold_scale_into_rows(up64, m.diag);
       if (e == 0 || per_expert_down) routed_down_.push_back(online_copy(m, dtype, moe.down.device()));
     }
-    moe.gate[e].copy_(quantize_weight(gate64));
-    moe.up[e].copy_(quantize_weight(up64));
-    moe.down[e].copy_(quantize_weight(down64));
+    store_expert(gate_int4, gate_packed, moe.gate, e, gate64);
+    store_expert(up_int4, up_packed, moe.up, e, up64);
+    store_expert(down_int4, down_packed, moe.down, e, down64);
+  }
+  for (auto [site, packed, slot] : {std::tuple{ExpertSite::kGate, &gate_packed, &moe.gate},
+                                    std::tuple{ExpertSite::kUp, &up_packed, &moe.up},
+                                    std::tuple{ExpertSite::kDown, &down_packed, &moe.down}}) {
+    if (packed->empty()) {
+      ++memory_.fake_linears;
+      continue;
+    }
+    Int4Experts stacked(stack_int4_weights(*packed), precision_);
+    memory_.int4_bytes += int4_weight_bytes(stacked.weight());
+    memory_.int4_as_bf16_bytes += slot->numel() * 2;
+    ++memory_.int4_linears;
+    int4_experts_.emplace(site, std::move(stacked));
+    packed->clear();
+    *slot = shape_placeholder(*slot);
   }
   if (moe_in && moe_in->diag.defined()) {
     // The MoE diag moves into post_attention_layernorm, which the router reads too: its columns take 1/d.
@@ -251,15 +373,21 @@ void FrozenLayer::fold_deepseek(model::DeepseekLayerWeights& w) {
 }
 
 at::Tensor FrozenLayer::group_input(LinearGroup group, const at::Tensor& x) {
+  if (int4()) return x;  // each linear applies the transform itself (deferred_transform)
   auto it = online_.find(group);
   return it == online_.end() ? x : it->second.apply(x);
 }
 
 at::Tensor FrozenLayer::linear(LinearSite site, const at::Tensor& x, const at::Tensor& weight) {
   if (site == LinearSite::kKVB) return at::linear(x, weight);
+  at::Tensor input = x;
+  if (int4()) {
+    if (auto packed = int4_.find(site); packed != int4_.end()) return packed->second(x);
+    if (const TransformMatrices* t = deferred_transform(site)) input = t->apply(x);
+  }
   auto it = act_clips_.find(site);
   const quant::ClipFactors clip = it == act_clips_.end() ? quant::ClipFactors{} : it->second;
-  at::Tensor xq = quant::fake_quantize_activation(x, options_.act, clip);
+  at::Tensor xq = quant::fake_quantize_activation(input, options_.act, clip);
   return at::linear(xq, weight.to(xq.scalar_type()));
 }
 
@@ -269,22 +397,27 @@ void FrozenLayer::query_key(at::Tensor& q, at::Tensor& k) {
     k = k_head_.apply_matrices(k, /*inverse_transpose=*/false);
   }
   const int64_t d = q.size(-1);
-  auto spec = [d](quant::QuantSpec s) {
-    if (s.group_size == 0 || s.group_size > d) s.group_size = d;
-    return s;
-  };
-  if (options_.q_cache.enabled()) q = quant::fake_quantize_activation(q, spec(options_.q_cache), q_clip_);
-  if (options_.k_cache.enabled()) k = quant::fake_quantize_activation(k, spec(options_.k_cache), k_clip_);
+  // The query is no cache: it stays fake-quantized on either backend.
+  if (options_.q_cache.enabled()) q = quant::fake_quantize_activation(q, per_head_groups(options_.q_cache, d), q_clip_);
+  if (options_.k_cache.enabled()) k = quantize_cache(k, per_head_groups(options_.k_cache, d), k_clip_);
 }
 
 at::Tensor FrozenLayer::value_cache(const at::Tensor& v) {
   if (!options_.v_cache.enabled()) return v;
-  quant::QuantSpec s = options_.v_cache;
-  if (s.group_size == 0 || s.group_size > v.size(-1)) s.group_size = v.size(-1);
-  return quant::fake_quantize_activation(v, s, v_clip_);
+  return quantize_cache(v, per_head_groups(options_.v_cache, v.size(-1)), v_clip_);
+}
+
+at::Tensor FrozenLayer::quantize_cache(const at::Tensor& t, const quant::QuantSpec& spec,
+                                       const quant::ClipFactors& clip) const {
+  if (int4() && spec.bits == 4 && spec.group_size == t.size(-1)) {
+    return kernels::kv_cache_dequantize(kernels::kv_cache_quantize(t, token_quant_config(spec, clip)), t.sizes(),
+                                        t.scalar_type());
+  }
+  return quant::fake_quantize_activation(t, spec, clip);
 }
 
 at::Tensor FrozenLayer::attention_output(const at::Tensor& attn) {
+  if (has_o_heads_ && int4()) return attn.flatten(-2);  // o_proj applies o_heads (deferred_transform)
   if (has_o_heads_) {
     return at::matmul(attn.transpose(-1, -2), o_heads_.right).transpose(-1, -2).flatten(-2);
   }
@@ -294,12 +427,26 @@ at::Tensor FrozenLayer::attention_output(const at::Tensor& attn) {
 
 at::Tensor FrozenLayer::expert_linear(ExpertSite site, const at::Tensor& x_sorted, const std::vector<int64_t>& counts,
                                       const at::Tensor& stacked_weight) {
+  at::Tensor input = x_sorted;
+  if (int4()) {
+    if (auto packed = int4_experts_.find(site); packed != int4_experts_.end()) return packed->second(x_sorted, counts);
+    if (site == ExpertSite::kDown) {
+      input = routed_down_input(x_sorted, counts);
+    } else if (auto it = online_.find(LinearGroup::kMoeIn); it != online_.end()) {
+      input = it->second.apply(x_sorted);
+    }
+  }
   const at::Tensor& clip = site == ExpertSite::kDown ? expert_down_clip_ : expert_in_clip_;
-  at::Tensor xq = quantize_sorted_rows(x_sorted, counts, options_.act, clip.defined() ? clip.to(x_sorted.device()) : clip);
+  at::Tensor xq = quantize_sorted_rows(input, counts, options_.act, clip.defined() ? clip.to(x_sorted.device()) : clip);
   return model::grouped_linear(xq, counts, stacked_weight);
 }
 
 at::Tensor FrozenLayer::expert_down_group_input(const at::Tensor& a_sorted, const std::vector<int64_t>& counts) {
+  if (int4()) return a_sorted;  // expert_linear(kDown) applies the transforms
+  return routed_down_input(a_sorted, counts);
+}
+
+at::Tensor FrozenLayer::routed_down_input(const at::Tensor& a_sorted, const std::vector<int64_t>& counts) const {
   if (routed_down_.empty()) return a_sorted;
   if (routed_down_.size() == 1) return routed_down_[0].apply(a_sorted);
   const std::vector<at::Tensor> rows = a_sorted.split_with_sizes(counts);

@@ -3,6 +3,8 @@
 #include <cstdio>
 
 #include "lib/core/error.h"
+#include "lib/core/log.h"
+#include "lib/flat/int4_linear.h"
 #include "lib/store/tensor_archive_reader.h"
 #include "pipelines/config/quant_options.h"
 #include "pipelines/stages/gather_stage.h"
@@ -25,24 +27,53 @@ std::string eval_method_name(EvalMethod method) {
   return "?";
 }
 
+flat::QuantBackend parse_quant_backend(const std::string& name, bool cuda, const std::string& where) {
+  if (name == "fake") return flat::QuantBackend::kFake;
+  if (name == "int4") return flat::QuantBackend::kInt4;
+  if (name == "auto") return cuda ? flat::QuantBackend::kInt4 : flat::QuantBackend::kFake;
+  throw Error(str(where, ": unknown backend '", name, "' (expected auto, fake or int4)"));
+}
+
+std::string quant_backend_name(flat::QuantBackend backend) {
+  return backend == flat::QuantBackend::kInt4 ? "int4" : "fake";
+}
+
 EvalModel::EvalModel(const io::Checkpoint& checkpoint, EvalMethod method, const std::string& transforms_path,
-                     const QuantConfig& rtn_quant)
+                     const QuantConfig& rtn_quant, flat::QuantBackend backend)
     : checkpoint_(checkpoint), method_(method), transforms_path_(transforms_path), quant_(rtn_quant) {
-  if (method != EvalMethod::kFlatQuant) {
-    options_ = frozen_options(quant_);
-    return;
-  }
-  FQ_CHECK(!transforms_path.empty(), "method flatquant needs a transforms.h5 (--transforms or --run)");
-  store::TensorArchiveReader archive(transforms_path);
-  FQ_CHECK(archive.string_attribute("/", "format") == kArtifactFormat, "'", transforms_path,
-           "' is not a flatquant transforms artifact");
-  FQ_CHECK(archive.string_attribute("/", "model_fingerprint") == checkpoint.fingerprint(), "'", transforms_path,
-           "' was calibrated for another model (fingerprint ", archive.string_attribute("/", "model_fingerprint"),
-           ") than '", checkpoint.dir(), "' (", checkpoint.fingerprint(), ")");
-  quant_ = quant_settings_from_json(archive.json_attribute("/", "quant"), transforms_path + ": attribute 'quant'");
+  if (method == EvalMethod::kFlatQuant) read_artifact();
+  set_backend(backend);
+}
+
+EvalModel::EvalModel(const io::Checkpoint& checkpoint, std::map<int64_t, flat::NamedTensors> layers,
+                     const QuantConfig& quant, flat::QuantBackend backend)
+    : checkpoint_(checkpoint), method_(EvalMethod::kFlatQuant), quant_(quant), layers_(std::move(layers)) {
+  set_backend(backend);
+}
+
+void EvalModel::set_backend(flat::QuantBackend backend) {
   options_ = frozen_options(quant_);
-  const int64_t layers = checkpoint.config().num_hidden_layers;
-  FQ_CHECK(archive.int_attribute("/", "num_layers") == layers, "'", transforms_path, "' holds ",
+  options_.backend = backend;
+  if (backend == flat::QuantBackend::kInt4 && method_ != EvalMethod::kFullPrecision) {
+    if (const std::string why = flat::int4_quantizer_unsupported_reason(options_.weight, options_.act); !why.empty()) {
+      log::warn("eval", "int4 backend cannot take these quantizers: the whole model runs fake-quantized",
+                {{"reason", why}});
+      options_.backend = flat::QuantBackend::kFake;
+    }
+  }
+}
+
+void EvalModel::read_artifact() {
+  FQ_CHECK(!transforms_path_.empty(), "method flatquant needs a transforms.h5 (--transforms or --run)");
+  store::TensorArchiveReader archive(transforms_path_);
+  FQ_CHECK(archive.string_attribute("/", "format") == kArtifactFormat, "'", transforms_path_,
+           "' is not a flatquant transforms artifact");
+  FQ_CHECK(archive.string_attribute("/", "model_fingerprint") == checkpoint_.fingerprint(), "'", transforms_path_,
+           "' was calibrated for another model (fingerprint ", archive.string_attribute("/", "model_fingerprint"),
+           ") than '", checkpoint_.dir(), "' (", checkpoint_.fingerprint(), ")");
+  quant_ = quant_settings_from_json(archive.json_attribute("/", "quant"), transforms_path_ + ": attribute 'quant'");
+  const int64_t layers = checkpoint_.config().num_hidden_layers;
+  FQ_CHECK(archive.int_attribute("/", "num_layers") == layers, "'", transforms_path_, "' holds ",
            archive.int_attribute("/", "num_layers"), " layers, the model ", layers);
   char group[32];
   for (int64_t i = 0; i < layers; ++i) {
@@ -62,12 +93,26 @@ model::HooksForLayer EvalModel::hooks() {
     current_.reset();  // release the previous layer's matrices before folding the next
     current_ = std::make_unique<flat::FrozenLayer>(checkpoint_.config(), layer, weights,
                                                    it == layers_.end() ? kNone : it->second, options_);
+    const flat::WeightMemory& m = current_->weight_memory();
+    memory_ += m;
+    log::debug("eval", "layer weights", {{"layer", static_cast<long long>(layer)},
+                                         {"int4_bytes", static_cast<long long>(m.int4_bytes)},
+                                         {"bf16_bytes", static_cast<long long>(m.int4_as_bf16_bytes)},
+                                         {"fake_linears", static_cast<long long>(m.fake_linears)}});
     return *current_;
   };
 }
 
+Json EvalModel::weight_memory_json() const {
+  return Json{{"int4_bytes", memory_.int4_bytes},
+              {"int4_as_bf16_bytes", memory_.int4_as_bf16_bytes},
+              {"int4_linears", memory_.int4_linears},
+              {"fake_linears", memory_.fake_linears}};
+}
+
 Json EvalModel::describe() const {
   Json j{{"method", eval_method_name(method_)}, {"model", checkpoint_.dir()}};
+  if (method_ != EvalMethod::kFullPrecision) j["backend"] = quant_backend_name(options_.backend);
   if (method_ != EvalMethod::kFullPrecision) j["quant"] = quant_settings_json(quant_);
   if (method_ == EvalMethod::kFlatQuant) {
     j["transforms"] = transforms_path_;

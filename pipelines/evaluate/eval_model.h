@@ -1,7 +1,8 @@
 // A model ready to evaluate in one of three forms: full precision, round-to-nearest W4A4 (no transforms,
 // no clipping), or FlatQuant (the calibrated transforms.h5 folded into the weights). Produces the per-layer
 // hooks the model walk uses (lib/model/causal_lm.h): each layer's weights are folded and quantized as
-// they are loaded, then released with the layer.
+// they are loaded, then released with the layer. The quantized forms run on the fake-quant or the packed
+// int4 backend (flat::QuantBackend; docs/EVALUATION.md).
 #pragma once
 
 #include <cstdint>
@@ -23,22 +24,41 @@ enum class EvalMethod { kFullPrecision, kRtn, kFlatQuant };
 EvalMethod parse_eval_method(const std::string& name, const std::string& where);
 std::string eval_method_name(EvalMethod method);
 
+// "fake" | "int4"; "auto" picks int4 on CUDA (the fast kernels, 4-bit weights in memory) and fake on the
+// CPU (float GEMMs beat the CPU int4 references, which exist to check the kernels).
+flat::QuantBackend parse_quant_backend(const std::string& name, bool cuda, const std::string& where);
+std::string quant_backend_name(flat::QuantBackend backend);
+
 class EvalModel {
  public:
   // kFlatQuant reads `transforms_path` (its fingerprint must match the checkpoint's) and takes the
   // quantizer settings stored there; kRtn uses `rtn_quant`. Layers the artifact marks as skipped are
   // evaluated with identity transforms (plain RTN).
+  // With the int4 backend and quantizers the kernels cannot take (int4_quantizer_unsupported_reason), the
+  // whole model falls back to fake with one warning.
   EvalModel(const io::Checkpoint& checkpoint, EvalMethod method, const std::string& transforms_path,
-            const QuantConfig& rtn_quant);
+            const QuantConfig& rtn_quant, flat::QuantBackend backend = flat::QuantBackend::kFake);
+  // kFlatQuant with frozen layer parameters already in memory (layer index -> FlatLayer::export_frozen()
+  // names; absent layers run plain RTN) and their quantizer settings.
+  EvalModel(const io::Checkpoint& checkpoint, std::map<int64_t, flat::NamedTensors> layers, const QuantConfig& quant,
+            flat::QuantBackend backend);
 
   EvalMethod method() const { return method_; }
   const QuantConfig& quant() const { return quant_; }
+  flat::QuantBackend backend() const { return options_.backend; }
+  // Weight memory of the layers built so far (summed over the walk; grows with every walk).
+  const flat::WeightMemory& weight_memory() const { return memory_; }
+  Json weight_memory_json() const;
   // The callback for run_decoder_layers / perplexity; empty for the full-precision model.
   model::HooksForLayer hooks();
   // What was evaluated, for reports.
   Json describe() const;
 
  private:
+  // kFlatQuant: the artifact's quantizer settings and calibrated layers.
+  void read_artifact();
+  void set_backend(flat::QuantBackend backend);
+
   const io::Checkpoint& checkpoint_;
   EvalMethod method_;
   std::string transforms_path_;
@@ -46,6 +66,7 @@ class EvalModel {
   flat::FrozenQuantOptions options_;
   std::map<int64_t, flat::NamedTensors> layers_;  // calibrated layers' frozen parameters
   std::unique_ptr<flat::FrozenLayer> current_;    // the hooks of the layer being run
+  flat::WeightMemory memory_;
 };
 
 }  // namespace fq::pipelines

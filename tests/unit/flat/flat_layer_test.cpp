@@ -9,6 +9,7 @@
 #include "lib/flat/frozen_layer.h"
 #include "lib/model/decoder_layer.h"
 #include "lib/model/rope.h"
+#include "tests/support/random_frozen_layers.h"
 #include "tests/support/random_layers.h"
 
 namespace fq::flat {
@@ -61,19 +62,7 @@ FlatOptions options(int bits, bool per_expert) {
   return o;
 }
 
-// Moves every trainable tensor away from its initial value (s, diag and clipping would otherwise start at
-// identity-like values that hide mistakes).
-void perturb(FlatLayer& flat) {
-  at::NoGradGuard ng;
-  at::manual_seed(4);
-  for (auto& [name, p] : flat.named_parameters()) {
-    if (name.find("clip") != std::string::npos) {
-      p.copy_(at::randn(p.sizes(), at::kDouble) + 1.5);  // sigmoid in (0.4, 1): real clipping
-    } else if (name.size() >= 2 && (name.substr(name.size() - 2) == ".s" || name.substr(name.size() - 4) == "diag")) {
-      p.copy_(at::rand(p.sizes(), at::kDouble) * 2 + 0.3);
-    }
-  }
-}
+void perturb(FlatLayer& flat) { test::perturb(flat, /*seed=*/4, /*clip_logit_mean=*/1.5); }
 
 std::vector<Fixture> all_fixtures() { return {llama(), deepseek(false, true), deepseek(true, true), deepseek(true, false)}; }
 

@@ -1,0 +1,41 @@
+#include "tests/support/random_frozen_layers.h"
+
+#include <string>
+
+#include <ATen/ATen.h>
+
+namespace fq::flat::test {
+namespace {
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+}  // namespace
+
+void perturb(FlatLayer& flat, uint64_t seed, double clip_logit_mean, bool scales) {
+  at::NoGradGuard ng;
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+  for (auto& [name, p] : flat.named_parameters()) {
+    const at::TensorOptions cpu = at::TensorOptions().dtype(p.scalar_type());
+    if (name.find("clip") != std::string::npos) {
+      p.copy_(at::randn(p.sizes(), gen, cpu) + clip_logit_mean);
+    } else if (scales && (ends_with(name, ".s") || ends_with(name, "diag"))) {
+      p.copy_(at::rand(p.sizes(), gen, cpu) * 2 + 0.3);
+    }
+  }
+}
+
+std::map<int64_t, NamedTensors> random_frozen_layers(const io::ModelConfig& config, const FlatOptions& options,
+                                                     uint64_t seed, double clip_logit_mean) {
+  std::map<int64_t, NamedTensors> layers;
+  for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
+    at::Generator gen = at::detail::createCPUGenerator(seed + static_cast<uint64_t>(i));
+    FlatLayer flat(config, i, options, gen, at::kCPU);
+    perturb(flat, seed + 1000 + static_cast<uint64_t>(i), clip_logit_mean, /*scales=*/false);
+    layers[i] = flat.export_frozen();
+  }
+  return layers;
+}
+
+}  // namespace fq::flat::test

@@ -1,0 +1,24 @@
+// FlatQuant parameters without a calibration: seeded random transforms with perturbed diag scales and
+// clip factors, exported frozen as a calibration run would store them (tests of the evaluation paths).
+#pragma once
+
+#include <cstdint>
+#include <map>
+
+#include "lib/flat/flat_layer.h"
+#include "lib/io/model_config.h"
+
+namespace fq::flat::test {
+
+// Moves trainable tensors of `flat` away from their initial values (s, diag and clipping would otherwise
+// start at identity-like values that hide mistakes): clip logits ~ N(clip_logit_mean, 1), so that the
+// squashed factors clip for real; with `scales`, singular values and diag scales ~ U(0.3, 2.3) too.
+void perturb(FlatLayer& flat, uint64_t seed, double clip_logit_mean, bool scales = true);
+
+// The frozen parameters (FlatLayer::export_frozen) of every layer of `config`, layer i from seed + i:
+// the random orthogonal transforms of the initialisation (a model stays usable under them, as under
+// random rotations) with perturbed clip factors.
+std::map<int64_t, NamedTensors> random_frozen_layers(const io::ModelConfig& config, const FlatOptions& options,
+                                                     uint64_t seed, double clip_logit_mean);
+
+}  // namespace fq::flat::test
