@@ -30,13 +30,13 @@ MPI_Datatype mpi_type(c10::ScalarType type) {
 }
 
 // `host`: contiguous CPU tensor of an MPI-native type.
-void allreduce_host_(const MpiWorld& world, at::Tensor& host) {
+void allreduce_host_(MPI_Comm comm, at::Tensor& host) {
   char* data = static_cast<char*>(host.data_ptr());
   const std::int64_t total = host.numel();
   for (std::int64_t offset = 0; offset < total; offset += kMaxElementsPerCall) {
     const int count = static_cast<int>(std::min(kMaxElementsPerCall, total - offset));
     MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data + offset * host.element_size(), count, mpi_type(host.scalar_type()),
-                            MPI_SUM, world.comm()));
+                            MPI_SUM, comm));
   }
 }
 
@@ -59,16 +59,20 @@ void allreduce_sum_(const MpiWorld& world, at::Tensor& tensor, NcclComm* nccl) {
 #endif
     return;
   }
+  allreduce_sum_over_(world.comm(), tensor);
+}
+
+void allreduce_sum_over_(MPI_Comm comm, at::Tensor& tensor) {
   const c10::ScalarType type = tensor.scalar_type();
   const bool widen = type == c10::ScalarType::BFloat16 || type == c10::ScalarType::Half;
   FQ_CHECK(widen || mpi_type(type) != MPI_DATATYPE_NULL, "allreduce_sum_ does not support dtype ", type);
   if (tensor.is_cpu() && tensor.is_contiguous() && !widen) {
-    allreduce_host_(world, tensor);
+    allreduce_host_(comm, tensor);
     return;
   }
   // A copy: it differs from `tensor` in device, dtype or layout.
   at::Tensor host = tensor.to(at::kCPU, widen ? c10::ScalarType::Float : type).contiguous();
-  allreduce_host_(world, host);
+  allreduce_host_(comm, host);
   tensor.copy_(host);
 }
 

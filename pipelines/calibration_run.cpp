@@ -59,9 +59,6 @@ cluster::ShardPlan make_plan(const RunContext& ctx, const std::vector<std::strin
   request.expert_group_size = static_cast<int>(ctx.config.distributed.expert_parallel);
   request.num_experts = static_cast<int>(model.n_routed_experts);
   request.node_of_rank = ctx.world->node_of_rank();
-  FQ_CHECK(request.expert_group_size == 1,
-           "config key 'distributed.expert_parallel': expert-parallel calibration is not implemented yet; use 1 "
-           "(layer parallelism over all ranks)");
   return cluster::make_shard_plan(request);
 }
 
@@ -74,7 +71,8 @@ int calibrate_on_rank(cluster::MpiWorld& world, const CalibrationRequest& reques
   FQ_CHECK(!config.output_dir.empty(), "no output directory: pass --out DIR or set output_dir in the config");
   FQ_CHECK(!config.model.empty(), "config key 'model' is empty: name a Hugging Face checkpoint directory");
 
-  RunContext ctx{config, RunLayout(config.output_dir), io::Checkpoint(config.model), {}, &world, nullptr, c10::kCPU, {}, {}, {}};
+  RunContext ctx{config, RunLayout(config.output_dir), io::Checkpoint(config.model), {}, &world, nullptr, nullptr,
+                 c10::kCPU, {}, {}, {}};
   ctx.identity = {ctx.checkpoint.fingerprint(), calibration_hash(config),
                   ctx.checkpoint.config().num_hidden_layers, ctx.checkpoint.config().model_type};
   std::error_code ec;
@@ -92,6 +90,8 @@ int calibrate_on_rank(cluster::MpiWorld& world, const CalibrationRequest& reques
   });
   const std::vector<std::string> statuses = scan_layer_statuses(ctx);
   ctx.plan = make_plan(ctx, statuses);
+  const cluster::GroupComm expert_group(world, ctx.plan.group_of_rank(world.rank()));
+  ctx.expert_group = &expert_group;
   if (world.is_root()) {
     update_manifest(ctx.layout.manifest_path(), Json{{"plan", ctx.plan.to_json()}});
     log::info("plan", "sharding plan\n" + ctx.plan.table(),
@@ -121,6 +121,10 @@ int calibrate_on_rank(cluster::MpiWorld& world, const CalibrationRequest& reques
     if (request.stage == "all" || request.stage == "calibrate") run_calibrate(ctx);
   } catch (const CaptureStopped&) {
     log::warn("capture", "stopped on request");
+    // The other members of an expert-parallel group wait in run_calibrate's first stop decision.
+    if (ctx.plan.expert_group_size > 1 && (request.stage == "all" || request.stage == "calibrate")) {
+      expert_group.any(true);
+    }
   } catch (const CalibrationStopped&) {
     log::warn("calibrate", "stopped on request; the layer in progress will be redone");
   }

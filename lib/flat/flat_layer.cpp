@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "lib/core/error.h"
+#include "lib/flat/expert_group_autograd.h"
 #include "lib/flat/fused_expert_linear.h"
 #include "lib/flat/site_groups.h"
 #include "lib/quant/learnable_clip.h"
@@ -41,11 +42,12 @@ void prefixed(NamedTensors& out, const std::string& prefix, const NamedTensors& 
 }  // namespace
 
 FlatLayer::FlatLayer(const io::ModelConfig& config, int64_t layer_index, const FlatOptions& options,
-                     at::Generator& gen, c10::Device device)
+                     at::Generator& gen, c10::Device device, ExpertGroup expert_group)
     : options_(options),
       llama_(config.family == io::ModelFamily::kLlama),
       moe_(!llama_ && config.is_moe_layer(layer_index)),
-      param_options_(at::TensorOptions().dtype(options.param_dtype).device(device)) {
+      param_options_(at::TensorOptions().dtype(options.param_dtype).device(device)),
+      group_(std::move(expert_group)) {
   const bool transformed = options.transforms;
   const int64_t hidden = config.hidden_size;
   heads_ = config.num_attention_heads;
@@ -101,13 +103,26 @@ FlatLayer::FlatLayer(const io::ModelConfig& config, int64_t layer_index, const F
     add_linear(LinearSite::kO, {hidden, heads_ * v_dim});
     if (moe_) {
       const int64_t mi = config.moe_intermediate_size, shared = config.n_shared_experts * mi;
-      experts_ = config.n_routed_experts;
+      total_experts_ = config.n_routed_experts;
+      if (group_.experts.empty()) {
+        for (int64_t e = 0; e < total_experts_; ++e) group_.experts.push_back(e);
+      }
+      experts_ = static_cast<int64_t>(group_.experts.size());
       if (transformed) {
         add_group(LinearGroup::kMoeIn, hidden, gen);
         if (shared > 0) add_group(LinearGroup::kSharedDownIn, shared, gen);
-        const int64_t n_down = options.per_expert_down_transform ? experts_ : 1;
-        for (int64_t e = 0; e < n_down; ++e) {
+        if (!options.per_expert_down_transform) {
           routed_down_.push_back(AffineTransform::kronecker(mi, options.param, options.diag_scale, gen, param_options_));
+        } else {
+          // Every expert's transform is drawn, in id order, and the held ones kept: the same values
+          // whatever the group's split.
+          for (int64_t e = 0, next = 0; e < total_experts_; ++e) {
+            AffineTransform t = AffineTransform::kronecker(mi, options.param, options.diag_scale, gen, param_options_);
+            if (next < experts_ && group_.experts[next] == e) {
+              routed_down_.push_back(std::move(t));
+              ++next;
+            }
+          }
         }
       }
       if (shared > 0) {
@@ -172,16 +187,17 @@ void FlatLayer::init_diag(LinearGroup group, const at::Tensor& weight_col_absmax
 void FlatLayer::init_routed_down_diag(const at::Tensor& weight_col_absmax, const at::Tensor& act_col_absmax,
                                       double alpha) {
   FQ_CHECK(has_routed_down_diag(), "init_routed_down_diag: layer has no routed down diag scale");
-  if (routed_down_.size() == 1) {
+  if (!options_.per_expert_down_transform) {
     routed_down_[0].init_diag_smoothquant(weight_col_absmax.reshape({-1, weight_col_absmax.size(-1)}).amax(0),
                                           act_col_absmax.reshape({-1, act_col_absmax.size(-1)}).amax(0), alpha);
     return;
   }
-  FQ_CHECK(weight_col_absmax.dim() == 2 && weight_col_absmax.size(0) == experts_ && act_col_absmax.dim() == 2 &&
-               act_col_absmax.size(0) == experts_,
-           "init_routed_down_diag: per-expert transforms need [E, n] statistics");
-  for (int64_t e = 0; e < experts_; ++e) {
-    routed_down_[e].init_diag_smoothquant(weight_col_absmax[e], act_col_absmax[e], alpha);
+  FQ_CHECK(weight_col_absmax.dim() == 2 && weight_col_absmax.size(0) == total_experts_ && act_col_absmax.dim() == 2 &&
+               act_col_absmax.size(0) == total_experts_,
+           "init_routed_down_diag: per-expert transforms need [E, n] statistics of all E=", total_experts_, " experts");
+  for (int64_t i = 0; i < experts_; ++i) {
+    const int64_t e = group_.experts[i];
+    routed_down_[i].init_diag_smoothquant(weight_col_absmax[e], act_col_absmax[e], alpha);
   }
 }
 
@@ -193,6 +209,31 @@ void FlatLayer::refresh() {
   if (k_head_) k_head_step_ = k_head_->matrices();
   routed_down_step_.clear();
   for (const auto& t : routed_down_) routed_down_step_.push_back(t.matrices());
+  moe_in_for_experts_.reset();
+  entered_.clear();
+}
+
+void FlatLayer::reduce_expert_shared_gradients() {
+  if (!group_.active()) return;
+  std::vector<at::Tensor> shared;
+  if (routed_down_.size() == 1) {
+    for (const auto& [name, t] : routed_down_[0].named_parameters()) shared.push_back(t);
+  }
+  for (const auto* q : {&expert_in_act_, &expert_down_act_}) {
+    if (*q && !options_.per_expert_act_quantizers) {
+      for (const auto& t : (*q)->parameters()) shared.push_back(t);
+    }
+  }
+  std::vector<at::Tensor> grads;
+  for (const auto& p : shared) grads.push_back(p.grad());
+  allreduce_sum_together(group_, grads, shared);
+  for (size_t i = 0; i < shared.size(); ++i) {
+    if (shared[i].grad().defined()) {
+      shared[i].mutable_grad().copy_(grads[i]);
+    } else {
+      shared[i].mutable_grad() = grads[i];
+    }
+  }
 }
 
 const TransformMatrices& FlatLayer::matrices(LinearGroup group) const {
@@ -295,6 +336,17 @@ NamedTensors FlatLayer::export_frozen() const {
   if (expert_down_act_ && expert_down_act_->has_clip()) {
     out.emplace_back("experts.down.act_clip", expert_down_act_->clip_factors().to(at::kDouble));
   }
+  if (group_.active()) {
+    // Per-expert tensors hold the member's experts: every member gets all E rows (collective; the
+    // caller's leader writes them).
+    for (auto& [name, t] : out) {
+      const bool per_expert = (name.rfind("experts.", 0) == 0 && name.find(".weight_clip") != std::string::npos) ||
+                              (name.rfind("routed_down_in", 0) == 0 && options_.per_expert_down_transform) ||
+                              (name.rfind("experts.", 0) == 0 && name.find(".act_clip") != std::string::npos &&
+                               options_.per_expert_act_quantizers);
+      if (per_expert) t = gather_expert_rows(group_, t.detach(), total_experts_);
+    }
+  }
   for (auto& [name, t] : out) t = t.detach().to(at::kCPU).contiguous();
   return out;
 }
@@ -376,6 +428,8 @@ at::Tensor FlatLayer::expert_linear(ExpertSite site, const at::Tensor& x_sorted,
       t.right_inv_t = at::stack(r);
       if (!d.empty()) t.diag = at::stack(d);
     }
+  } else if (moe_in_for_experts_) {
+    use(*moe_in_for_experts_);
   } else if (groups_.count(LinearGroup::kMoeIn)) {
     use(matrices(LinearGroup::kMoeIn));
   }
@@ -401,6 +455,42 @@ at::Tensor FlatLayer::expert_down_group_input(const at::Tensor& a_sorted, const 
     if (counts[e] > 0) out.push_back(routed_down_step_[e].apply(rows[e]));
   }
   return out.empty() ? a_sorted : at::cat(out);
+}
+
+void FlatLayer::enter_routed_experts(at::Tensor& x, at::Tensor& routing_weights) {
+  if (!group_.active() || !at::GradMode::is_enabled()) return;  // without gradients the forward is the same
+  std::vector<at::Tensor> inputs{x, routing_weights};
+  const bool moe_in = groups_.count(LinearGroup::kMoeIn) > 0;
+  if (moe_in) {
+    const TransformMatrices& m = matrices(LinearGroup::kMoeIn);
+    for (const at::Tensor& t : {m.left_inv_t, m.right_inv_t, m.diag}) {
+      if (t.defined()) inputs.push_back(t);
+    }
+  }
+  entered_ = group_entry(group_, inputs);
+  x = entered_[0];
+  routing_weights = entered_[1];
+  if (moe_in) {
+    TransformMatrices m = matrices(LinearGroup::kMoeIn);
+    size_t next = 2;
+    for (at::Tensor* t : {&m.left_inv_t, &m.right_inv_t, &m.diag}) {
+      if (t->defined()) *t = entered_[next++];
+    }
+    moe_in_for_experts_ = m;
+  }
+}
+
+at::Tensor FlatLayer::combine_routed_experts(const at::Tensor& share_sum) {
+  if (!group_.active()) return share_sum;
+  if (!entered_.empty()) {
+    at::Tensor sum = group_combine(group_, share_sum, entered_);
+    entered_.clear();
+    moe_in_for_experts_.reset();
+    return sum;
+  }
+  at::Tensor sum = share_sum.detach().clone();
+  group_.allreduce_sum(sum);
+  return sum;
 }
 
 }  // namespace fq::flat

@@ -18,6 +18,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "lib/flat/expert_act_quantizer.h"
+#include "lib/flat/expert_group.h"
 #include "lib/flat/flat_options.h"
 #include "lib/io/model_config.h"
 #include "lib/model/layer_hooks.h"
@@ -31,9 +32,17 @@ using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 
 class FlatLayer : public model::LayerHooks {
  public:
-  // Parameters are created on `device` in options.param_dtype, transforms initialised from `gen`.
+  // Parameters are created on `device` in options.param_dtype, transforms initialised from `gen`. With an
+  // active expert group, the per-expert parameters exist for the member's experts only (initialised as
+  // with all experts: the same values whatever the split) and the routed shares are summed over the group.
   FlatLayer(const io::ModelConfig& config, int64_t layer_index, const FlatOptions& options, at::Generator& gen,
-            c10::Device device);
+            c10::Device device, ExpertGroup expert_group = {});
+
+  const ExpertGroup& expert_group() const { return group_; }
+  // Expert parallelism, after backward and before the update: sums over the group the gradients of the
+  // parameters only the routed experts use and every member shares (a shared routed down transform,
+  // shared expert activation clips); each member saw only its share's contribution.
+  void reduce_expert_shared_gradients();
 
   bool is_llama() const { return llama_; }
   bool is_moe() const { return moe_; }
@@ -41,7 +50,7 @@ class FlatLayer : public model::LayerHooks {
   std::vector<model::LinearGroup> diag_groups() const;
   bool has_routed_down_diag() const;
   // d = max|W|_col^(1-alpha) / max|x|_col^alpha for one group (or the routed down transform(s):
-  // stats [n] shared or [E, n] per expert).
+  // stats [n] or [E, n] over all E routed experts; per-expert transforms need [E, n]).
   void init_diag(model::LinearGroup group, const at::Tensor& weight_col_absmax, const at::Tensor& act_col_absmax,
                  double alpha);
   void init_routed_down_diag(const at::Tensor& weight_col_absmax, const at::Tensor& act_col_absmax, double alpha);
@@ -64,6 +73,8 @@ class FlatLayer : public model::LayerHooks {
   at::Tensor expert_linear(model::ExpertSite site, const at::Tensor& x_sorted, const std::vector<int64_t>& counts,
                            const at::Tensor& stacked_weight) override;
   at::Tensor expert_down_group_input(const at::Tensor& a_sorted, const std::vector<int64_t>& counts) override;
+  void enter_routed_experts(at::Tensor& x, at::Tensor& routing_weights) override;
+  at::Tensor combine_routed_experts(const at::Tensor& share_sum) override;
 
  private:
   void add_group(model::LinearGroup group, int64_t size, at::Generator& gen);
@@ -86,8 +97,14 @@ class FlatLayer : public model::LayerHooks {
   quant::TransformMatrices o_heads_step_, v_head_step_, k_head_step_;
   std::unique_ptr<quant::ActivationQuantizer> q_cache_, k_cache_, v_cache_;
 
-  // DeepSeek routed experts.
+  // DeepSeek routed experts: experts_ held here (all, or the member's share of total_experts_).
+  ExpertGroup group_;
   int64_t experts_ = 0;
+  int64_t total_experts_ = 0;
+  // This forward's tensors entering the routed share (expert parallelism, with gradients): the MoE-input
+  // transform as the experts see it, and what group_combine ties to the loss.
+  std::optional<quant::TransformMatrices> moe_in_for_experts_;
+  std::vector<at::Tensor> entered_;
   std::vector<quant::AffineTransform> routed_down_;  // one (shared) or one per expert
   std::vector<quant::TransformMatrices> routed_down_step_;
   std::map<model::ExpertSite, quant::QuantizedLinear> expert_linears_;  // stacked [E, out, in] weight clips

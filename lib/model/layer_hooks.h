@@ -68,6 +68,13 @@ class LayerHooks {
   virtual at::Tensor expert_down_group_input(const at::Tensor& a_sorted, const std::vector<int64_t>& counts) {
     return a_sorted;
   }
+  // Expert parallelism: a rank computes only its share of the routed experts (MoeWeights::expert_ids).
+  // enter_routed_experts sees the tensors entering that share's computation (the MoE input rows
+  // [tokens, hidden] and the routing weights [tokens, top_k]) before any use, combine_routed_experts the
+  // share's weighted sum [tokens, hidden] in float32: a group of ranks sums the shares there. The base
+  // class leaves both as they are.
+  virtual void enter_routed_experts(at::Tensor& x, at::Tensor& routing_weights) {}
+  virtual at::Tensor combine_routed_experts(const at::Tensor& share_sum) { return share_sum; }
 };
 
 // One GEMM per expert with rows: x_sorted [rows, in] split by `counts`, stacked_weight [E, out, in].

@@ -18,13 +18,15 @@ at::Tensor load_shaped(const io::Checkpoint& checkpoint, const std::string& name
   return checkpoint.load(name, dtype, device);
 }
 
-// The experts' `proj` weights stacked as [E, out, in] (module paths: `prefix`{e}.`proj`.weight).
+// The experts' `proj` weights stacked as [experts.size(), out, in] (module paths: `prefix`{e}.`proj`.weight).
 at::Tensor load_stacked_experts(const io::Checkpoint& checkpoint, const std::string& prefix, const std::string& proj,
-                                int64_t experts, int64_t out, int64_t in, c10::ScalarType dtype, c10::Device device) {
-  at::Tensor stacked = at::empty({experts, out, in}, at::TensorOptions().dtype(dtype).device(device));
-  for (int64_t e = 0; e < experts; ++e) {
-    stacked.select(0, e).copy_(
-        load_shaped(checkpoint, prefix + std::to_string(e) + "." + proj + ".weight", {out, in}, dtype, c10::kCPU));
+                                const std::vector<int64_t>& experts, int64_t out, int64_t in, c10::ScalarType dtype,
+                                c10::Device device) {
+  const int64_t n = static_cast<int64_t>(experts.size());
+  at::Tensor stacked = at::empty({n, out, in}, at::TensorOptions().dtype(dtype).device(device));
+  for (int64_t i = 0; i < n; ++i) {
+    stacked.select(0, i).copy_(load_shaped(checkpoint, prefix + std::to_string(experts[i]) + "." + proj + ".weight",
+                                           {out, in}, dtype, c10::kCPU));
   }
   return stacked;
 }
@@ -67,7 +69,7 @@ LlamaLayerWeights load_llama_layer(const io::Checkpoint& checkpoint, int64_t lay
 }
 
 DeepseekLayerWeights load_deepseek_layer(const io::Checkpoint& checkpoint, int64_t layer, c10::ScalarType dtype,
-                                         c10::Device device) {
+                                         c10::Device device, const std::vector<int64_t>& share) {
   const io::ModelConfig& c = checkpoint.config();
   FQ_CHECK(c.family == io::ModelFamily::kDeepseekV3, "checkpoint ", checkpoint.dir(), ": model_type '", c.model_type,
            "' is not deepseek_v3");
@@ -101,9 +103,19 @@ DeepseekLayerWeights load_deepseek_layer(const io::Checkpoint& checkpoint, int64
   moe.router = load_shaped(checkpoint, p + "mlp.gate.weight", {experts, hidden}, at::kFloat, device);
   moe.score_bias = load_shaped(checkpoint, p + "mlp.gate.e_score_correction_bias", {experts}, at::kFloat, device);
   const std::string e = p + "mlp.experts.";
-  moe.gate = load_stacked_experts(checkpoint, e, "gate_proj", experts, inter, hidden, dtype, device);
-  moe.up = load_stacked_experts(checkpoint, e, "up_proj", experts, inter, hidden, dtype, device);
-  moe.down = load_stacked_experts(checkpoint, e, "down_proj", experts, hidden, inter, dtype, device);
+  std::vector<int64_t> ids = share;
+  if (ids.empty()) {
+    for (int64_t id = 0; id < experts; ++id) ids.push_back(id);
+  } else {
+    moe.expert_ids = share;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      FQ_CHECK(ids[i] >= 0 && ids[i] < experts && (i == 0 || ids[i] > ids[i - 1]), "checkpoint ", checkpoint.dir(),
+               ", layer ", layer, ": expert share must be ascending ids below n_routed_experts=", experts);
+    }
+  }
+  moe.gate = load_stacked_experts(checkpoint, e, "gate_proj", ids, inter, hidden, dtype, device);
+  moe.up = load_stacked_experts(checkpoint, e, "up_proj", ids, inter, hidden, dtype, device);
+  moe.down = load_stacked_experts(checkpoint, e, "down_proj", ids, hidden, inter, dtype, device);
   if (c.n_shared_experts > 0) {
     moe.shared =
         load_gated_mlp(checkpoint, p + "mlp.shared_experts.", hidden, inter * c.n_shared_experts, dtype, device);
@@ -112,9 +124,10 @@ DeepseekLayerWeights load_deepseek_layer(const io::Checkpoint& checkpoint, int64
   return w;
 }
 
-LayerWeights load_layer(const io::Checkpoint& checkpoint, int64_t layer, c10::ScalarType dtype, c10::Device device) {
+LayerWeights load_layer(const io::Checkpoint& checkpoint, int64_t layer, c10::ScalarType dtype, c10::Device device,
+                        const std::vector<int64_t>& experts) {
   if (checkpoint.config().family == io::ModelFamily::kDeepseekV3) {
-    return load_deepseek_layer(checkpoint, layer, dtype, device);
+    return load_deepseek_layer(checkpoint, layer, dtype, device, experts);
   }
   return load_llama_layer(checkpoint, layer, dtype, device);
 }

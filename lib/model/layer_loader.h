@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
@@ -20,10 +21,12 @@ namespace fq::model {
 // preallocated stacked tensor, so at most one expert exists twice at any time.
 LlamaLayerWeights load_llama_layer(const io::Checkpoint& checkpoint, int64_t layer, c10::ScalarType dtype,
                                    c10::Device device);
+// `experts`: the routed experts to load (global ids, ascending; MoeWeights::expert_ids); empty loads all.
 DeepseekLayerWeights load_deepseek_layer(const io::Checkpoint& checkpoint, int64_t layer, c10::ScalarType dtype,
-                                         c10::Device device);
-// The layer of the checkpoint's architecture.
-LayerWeights load_layer(const io::Checkpoint& checkpoint, int64_t layer, c10::ScalarType dtype, c10::Device device);
+                                         c10::Device device, const std::vector<int64_t>& experts = {});
+// The layer of the checkpoint's architecture (`experts` as above; ignored by dense layers).
+LayerWeights load_layer(const io::Checkpoint& checkpoint, int64_t layer, c10::ScalarType dtype, c10::Device device,
+                        const std::vector<int64_t>& experts = {});
 
 // model.embed_tokens.weight [vocab, hidden].
 at::Tensor load_embedding(const io::Checkpoint& checkpoint, c10::ScalarType dtype, c10::Device device);

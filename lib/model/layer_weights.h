@@ -3,8 +3,10 @@
 // model walks its layers one at a time and is never materialised whole.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <variant>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 
@@ -42,10 +44,13 @@ struct MlaWeights {
 struct MoeWeights {
   at::Tensor router;                      // [E, hidden] float32 (mlp.gate.weight; the router always runs in float32)
   at::Tensor score_bias;                  // [E] float32 (mlp.gate.e_score_correction_bias)
-  at::Tensor gate;                        // [E, moe_intermediate, hidden], routed experts stacked
+  at::Tensor gate;                        // [E or expert_ids.size(), moe_intermediate, hidden], routed experts stacked
   at::Tensor up;                          // [E, moe_intermediate, hidden]
   at::Tensor down;                        // [E, hidden, moe_intermediate]
   std::optional<GatedMlpWeights> shared;  // n_shared_experts * moe_intermediate wide; absent when 0
+  // Global ids of the stacked experts, ascending: a share of the E routed experts (expert-parallel
+  // calibration: each rank of a group holds its own); empty means all E, stacked in id order.
+  std::vector<int64_t> expert_ids;
 };
 
 struct DeepseekLayerWeights {

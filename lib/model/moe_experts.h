@@ -28,7 +28,9 @@ ExpertDispatch dispatch_by_expert(const Routing& routing, int64_t experts);
 // x: [tokens, hidden], the MoE input already through group_input(kMoeIn). Returns
 // sum_k weight_k * expert_k(x) as [tokens, hidden] in x's dtype (accumulated in float32 over each token's
 // choices, deterministically). Hooks: expert_linear for gate, up and down on the sorted rows,
-// expert_down_group_input on silu(gate) * up before the down projection.
+// expert_down_group_input on silu(gate) * up before the down projection. With a share of the experts
+// (weights.expert_ids), only the choices of those experts are computed and summed: the share's part,
+// which hooks.combine_routed_experts (enter_routed_experts before) completes across the group's ranks.
 at::Tensor routed_experts(const at::Tensor& x, const Routing& routing, const MoeWeights& weights, LayerHooks& hooks);
 
 }  // namespace fq::model

@@ -60,6 +60,7 @@ void CalibrationOptimizer::apply_schedule() {
 void CalibrationOptimizer::step(const at::Tensor& loss) {
   adam_->zero_grad();
   (loss / loss.detach()).backward();
+  if (before_update_) before_update_();
   adam_->step();
   ++step_;
   apply_schedule();
@@ -74,6 +75,7 @@ void CalibrationOptimizer::accumulate(const at::Tensor& part_loss, double weight
 double CalibrationOptimizer::step_accumulated() {
   FQ_CHECK(accumulated_parts_ > 0, "step_accumulated() without accumulate()");
   const double loss = accumulated_loss_;
+  if (before_update_) before_update_();
   for (auto& group : adam_->param_groups()) {
     for (auto& p : group.params()) {
       if (p.grad().defined()) p.mutable_grad().div_(loss);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -48,6 +49,9 @@ class CalibrationOptimizer {
   // of step()), steps, and returns that batch loss.
   void accumulate(const at::Tensor& part_loss, double weight);
   double step_accumulated();
+  // Called after the gradients are complete and before every update (expert parallelism sums some of
+  // them over a group of ranks there).
+  void set_before_update(std::function<void()> hook) { before_update_ = std::move(hook); }
   int64_t steps_taken() const { return step_; }
   double current_lr() const;  // of the transform group
   // Optimiser state (Adam moments and step counts) for training checkpoints, as named tensors.
@@ -60,6 +64,7 @@ class CalibrationOptimizer {
   std::vector<double> base_lrs_;
   std::unique_ptr<torch::optim::AdamW> adam_;
   int64_t step_ = 0;
+  std::function<void()> before_update_;
   double accumulated_loss_ = 0;
   int64_t accumulated_parts_ = 0;
 };

@@ -7,6 +7,7 @@
 
 #include <c10/core/Device.h>
 
+#include "cluster/group_comm.h"
 #include "cluster/mpi_world.h"
 #include "cluster/nccl_comm.h"
 #include "cluster/shard_plan.h"
@@ -25,6 +26,8 @@ struct RunContext {
   RunIdentity identity;
   const cluster::MpiWorld* world = nullptr;
   cluster::NcclComm* nccl = nullptr;
+  // The ranks of this rank's plan group (expert parallelism when more than one).
+  const cluster::GroupComm* expert_group = nullptr;
   c10::Device device = c10::kCPU;
   cluster::ShardPlan plan;
   // Polled between steps: this rank's stop flag, or a peer's stop (cluster/peer_stop.h).

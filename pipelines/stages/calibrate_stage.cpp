@@ -63,8 +63,18 @@ LayerCalibrationSettings settings_for(const RunContext& ctx) {
 
 void run_calibrate(const RunContext& ctx) {
   const int rank = ctx.world->rank();
-  if (ctx.plan.member_index(rank) != 0) return;
+  const bool leader = ctx.plan.member_index(rank) == 0;
+  const cluster::GroupComm* group = ctx.plan.expert_group_size > 1 ? ctx.expert_group : nullptr;
+  FQ_ASSERT(ctx.plan.expert_group_size == 1 || group != nullptr, "expert-parallel plan without a group communicator");
   LayerCalibrationSettings settings = settings_for(ctx);
+  if (group) {
+    // Every member of the group works on every layer of the block in step: a MoE layer with its experts
+    // split (summed over the group), a dense one redundantly (the leader writes the files). Stops are
+    // group decisions, so that no member waits in a collective for one that left; the first one also
+    // meets a leader whose capture stopped (calibration_run.cpp).
+    if (group->any(ctx.should_stop())) throw CalibrationStopped{};
+    settings.should_stop = [&ctx, group] { return group->any(ctx.should_stop()); };
+  }
   const int64_t total = ctx.num_layers();
   const std::vector<int> layers = ctx.plan.layers_of_rank(rank);
   double cost_total = 0, cost_done = 0;
@@ -83,7 +93,7 @@ void run_calibrate(const RunContext& ctx) {
     const std::string progress = std::to_string(layer + 1) + "/" + std::to_string(total);
     const std::string done = layer_file_status(ctx.layout, ctx.file_attributes(), layer);
     if (!done.empty() || ctx.config.layer_skipped(layer, total)) {
-      if (done.empty()) {
+      if (done.empty() && leader) {
         write_layer_file(ctx, layer, "skipped", nullptr);
         log::info("calibrate", "layer skipped (identity transforms)", {{"layer", progress}});
       } else {
@@ -102,10 +112,19 @@ void run_calibrate(const RunContext& ctx) {
     Stopwatch clock;
     const at::Tensor inputs = read_all(ctx, layer);
     const at::Tensor targets = read_all(ctx, layer + 1);
-    const model::LayerWeights weights = model::load_layer(ctx.checkpoint, layer, settings.compute_dtype, ctx.device);
+    const bool split_experts = group && ctx.checkpoint.config().is_moe_layer(layer);
+    settings.expert_group = {};
+    if (split_experts) {
+      settings.expert_group.member = group->rank();
+      settings.expert_group.members = group->size();
+      for (int e : ctx.plan.experts_of_rank(rank)) settings.expert_group.experts.push_back(e);
+      settings.expert_group.allreduce_sum = [group](at::Tensor& t) { group->allreduce_sum_(t); };
+    }
+    const model::LayerWeights weights = model::load_layer(ctx.checkpoint, layer, settings.compute_dtype, ctx.device,
+                                                          settings.expert_group.experts);
     LayerCalibrationResult result =
         calibrate_layer(ctx.checkpoint.config(), layer, weights, inputs, targets, settings);
-    write_layer_file(ctx, layer, "calibrated", &result);
+    if (leader) write_layer_file(ctx, layer, "calibrated", &result);
     cost_done += layer_cost;
     ++layers_done;
     publish(Json{{"layer", layer}});

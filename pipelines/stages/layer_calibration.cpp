@@ -54,13 +54,24 @@ void init_diag_scales(const io::ModelConfig& config, const model::LayerWeights& 
     const int64_t n = std::min(s.pass_size(), inputs.size(0) - begin);
     model::layer_forward(config, weights, batch_of(inputs, begin, n, s), rope, stats);
   }
-  const auto weight_stats = flat::weight_column_absmax(weights);
+  auto weight_stats = flat::weight_column_absmax(weights);
+  const flat::ExpertGroup& group = flat.expert_group();
+  // A member holds a share of the routed experts: the statistics over all of them come from the group.
+  if (group.active() && weight_stats.count(model::LinearGroup::kMoeIn)) {
+    weight_stats[model::LinearGroup::kMoeIn] =
+        flat::gather_members(group, weight_stats[model::LinearGroup::kMoeIn]).amax(0);
+  }
   for (model::LinearGroup group : flat.diag_groups()) {
     flat.init_diag(group, weight_stats.at(group).to(s.device), stats.group_absmax().at(group), s.diag_alpha);
   }
   if (flat.has_routed_down_diag()) {
-    flat.init_routed_down_diag(flat::routed_down_weight_absmax(weights).to(s.device), stats.routed_down_absmax(),
-                               s.diag_alpha);
+    at::Tensor weight_absmax = flat::routed_down_weight_absmax(weights).to(s.device);
+    at::Tensor act_absmax = stats.routed_down_absmax();
+    if (group.active()) {
+      weight_absmax = flat::gather_expert_rows(group, weight_absmax, config.n_routed_experts);
+      act_absmax = flat::gather_expert_rows(group, act_absmax, config.n_routed_experts);
+    }
+    flat.init_routed_down_diag(weight_absmax, act_absmax, s.diag_alpha);
   }
 }
 
@@ -97,7 +108,7 @@ LayerCalibrationResult calibrate_layer(const io::ModelConfig& config, int64_t la
       model::RotaryEmbedding::for_model(config).tables(inputs.size(1), s.compute_dtype, s.device);
   at::Generator gen = at::detail::createCPUGenerator(derive_seed(s.seed, static_cast<uint64_t>(layer)));
   flat::FlatOptions options = s.options;
-  flat::FlatLayer flat(config, layer, options, gen, s.device);
+  flat::FlatLayer flat(config, layer, options, gen, s.device, s.expert_group);
   if (s.smoothquant_init && options.diag_scale) init_diag_scales(config, weights, flat, inputs, rope, s);
 
   result.mse_before = evaluate_mse(config, weights, flat, inputs, targets, rope, s);
@@ -111,6 +122,7 @@ LayerCalibrationResult calibrate_layer(const io::ModelConfig& config, int64_t la
              {"steps", total_steps}});
   if (s.epochs > 0 && params.numel() > 0) {
     quant::CalibrationOptimizer optimizer(params, {s.lr, total_steps, s.warmup});
+    optimizer.set_before_update([&flat] { flat.reduce_expert_shared_gradients(); });
     for (int64_t epoch = 0; epoch < s.epochs; ++epoch) {
       double epoch_loss = 0;
       for (int64_t j = 0; j < steps_per_epoch; ++j) {

@@ -34,6 +34,10 @@ struct LayerCalibrationSettings {
   uint64_t seed = 0;  // mixed with the layer index: results do not depend on which rank runs the layer
   c10::ScalarType compute_dtype = c10::kBFloat16;
   c10::Device device = c10::kCPU;
+  // Expert parallelism: the group of ranks sharing a MoE layer, this rank's experts (the weights passed to
+  // calibrate_layer hold only those). Every member calls calibrate_layer for the layer together;
+  // should_stop must then answer the same on every member (a group decision).
+  flat::ExpertGroup expert_group;
   int64_t num_layers = 0;  // for progress lines
   std::function<bool()> should_stop;  // polled before every step; true abandons the layer
   // After every epoch: {"layer", "epoch", "epochs", "loss", "elapsed"} for the progress board.
