@@ -28,4 +28,12 @@ inline int current_sm_count() { return current_device_attribute(cudaDevAttrMulti
 // Integer division rounding up.
 __host__ __device__ constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// Blocks for a grid-stride loop over `work_items` items, `per_block` per block: enough to fill the GPU
+// (16 per SM), no more.
+inline int grid_for(int64_t work_items, int64_t per_block) {
+  const int64_t blocks = ceil_div(work_items, per_block);
+  const int64_t cap = int64_t{current_sm_count()} * 16;
+  return static_cast<int>(blocks < 1 ? 1 : (blocks < cap ? blocks : cap));
+}
+
 }  // namespace fq::kernels::gpu

@@ -1,10 +1,9 @@
 #include "kernels/cuda/token_quant_kernels.cuh"
 
-#include <algorithm>
-
 #include <cuda_bf16.h>
 
 #include "kernels/cuda/cuda_check.cuh"
+#include "kernels/cuda/vector_io.cuh"
 #include "kernels/cuda/warp_reduce.cuh"
 
 namespace fq::kernels::gpu {
@@ -12,29 +11,6 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kRowsPerBlock = kThreads / 32;  // one warp per row
-
-// Eight consecutive elements of a row as float32.
-template <typename T>
-__device__ __forceinline__ void load8(const T* src, float (&v)[8]);
-
-template <>
-__device__ __forceinline__ void load8<float>(const float* src, float (&v)[8]) {
-  const float4 a = reinterpret_cast<const float4*>(src)[0];
-  const float4 b = reinterpret_cast<const float4*>(src)[1];
-  v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
-}
-
-template <>
-__device__ __forceinline__ void load8<__nv_bfloat16>(const __nv_bfloat16* src, float (&v)[8]) {
-  const uint4 raw = *reinterpret_cast<const uint4*>(src);
-  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 f = __bfloat1622float2(h[i]);
-    v[2 * i] = f.x;
-    v[2 * i + 1] = f.y;
-  }
-}
 
 // One warp per row: a max/min pass, then a quantize-and-pack pass (the row is re-read from L1/L2).
 template <typename T>
@@ -71,24 +47,6 @@ __global__ void __launch_bounds__(kThreads) quantize_rows_int4_kernel(const T* _
   }
 }
 
-template <typename T>
-__device__ __forceinline__ void store8(T* dst, const float (&v)[8]);
-
-template <>
-__device__ __forceinline__ void store8<float>(float* dst, const float (&v)[8]) {
-  reinterpret_cast<float4*>(dst)[0] = make_float4(v[0], v[1], v[2], v[3]);
-  reinterpret_cast<float4*>(dst)[1] = make_float4(v[4], v[5], v[6], v[7]);
-}
-
-template <>
-__device__ __forceinline__ void store8<__nv_bfloat16>(__nv_bfloat16* dst, const float (&v)[8]) {
-  uint4 raw;
-  __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&raw);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) h[i] = __floats2bfloat162_rn(v[2 * i], v[2 * i + 1]);
-  *reinterpret_cast<uint4*>(dst) = raw;
-}
-
 // One thread per packed 32-bit word (eight codes).
 template <typename T>
 __global__ void __launch_bounds__(kThreads) dequantize_rows_int4_kernel(const uint32_t* __restrict__ packed,
@@ -111,11 +69,6 @@ __global__ void __launch_bounds__(kThreads) dequantize_rows_int4_kernel(const ui
     }
     store8(out + 8 * i, v);
   }
-}
-
-int grid_for(int64_t work_items, int64_t per_block) {
-  const int64_t blocks = ceil_div(work_items, per_block);
-  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(blocks, int64_t{current_sm_count()} * 16)));
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// Warp-wide max and min (butterfly shuffles: every lane ends with the result). Included by .cu files only.
+// Warp-wide reductions (butterfly shuffles: every lane ends with the result). Included by .cu files only.
 #pragma once
 
 namespace fq::kernels::gpu {
@@ -12,6 +12,38 @@ __device__ __forceinline__ float warp_max(float v) {
 __device__ __forceinline__ float warp_min(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v = fminf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// A value and the index where it was found; warp_argmax / warp_argmin keep the smallest index among ties.
+struct IndexedValue {
+  float value;
+  int64_t index;
+};
+
+__device__ __forceinline__ IndexedValue warp_argmax(IndexedValue v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const float ov = __shfl_xor_sync(0xffffffffu, v.value, o);
+    const int64_t oi = __shfl_xor_sync(0xffffffffu, v.index, o);
+    if (ov > v.value || (ov == v.value && oi < v.index)) v = {ov, oi};
+  }
+  return v;
+}
+
+__device__ __forceinline__ IndexedValue warp_argmin(IndexedValue v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const float ov = __shfl_xor_sync(0xffffffffu, v.value, o);
+    const int64_t oi = __shfl_xor_sync(0xffffffffu, v.index, o);
+    if (ov < v.value || (ov == v.value && oi < v.index)) v = {ov, oi};
+  }
   return v;
 }
 

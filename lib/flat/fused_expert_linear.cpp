@@ -4,6 +4,7 @@
 
 #include "lib/core/error.h"
 #include "lib/quant/affine_transform.h"
+#include "lib/quant/clipped_weight_quant.h"
 #include "lib/quant/fake_quant.h"
 #include "lib/quant/learnable_clip.h"
 
@@ -128,10 +129,11 @@ at::Tensor transform_expert_weights(const at::Tensor& w_chunk, int64_t e0, const
       w = quant::kronecker_apply(w, t.left_inv_t, t.right_inv_t);
     }
   }
+  quant::ClipFactors clip;
   if (t.clip_max_logit.defined()) {
-    w = quant::clip_rows(w, {at::sigmoid(t.clip_max_logit.narrow(0, e0, n)), at::sigmoid(t.clip_min_logit.narrow(0, e0, n))});
+    clip = {at::sigmoid(t.clip_max_logit.narrow(0, e0, n)), at::sigmoid(t.clip_min_logit.narrow(0, e0, n))};
   }
-  return quant::fake_quantize_weight(w, t.spec);
+  return quant::clip_and_fake_quantize_weight(w, clip, t.spec);
 }
 
 at::Tensor fused_expert_linear(const at::Tensor& xq_sorted, const std::vector<int64_t>& counts,

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include "lib/quant/clipped_weight_quant.h"
 #include "lib/quant/fake_quant.h"
 
 namespace fq::quant {
@@ -26,7 +27,8 @@ at::Tensor QuantizedLinear::quantize_input(const at::Tensor& x) const { return (
 
 at::Tensor QuantizedLinear::forward(const at::Tensor& x_t, const at::Tensor& w_t) const {
   at::Tensor xq = quantize_input(x_t);
-  return at::linear(xq, quantize_weight(clip_weight(w_t)).to(xq.scalar_type()));
+  return at::linear(xq, clip_and_fake_quantize_weight(w_t, lwc_ ? lwc_->factors() : ClipFactors{}, options_.weight)
+                            .to(xq.scalar_type()));
 }
 
 std::vector<at::Tensor> QuantizedLinear::clip_parameters() const {
