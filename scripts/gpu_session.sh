@@ -10,7 +10,8 @@
 #     test       tests/test_gpu (kernels vs CPU references, ...)
 #     numerics   calibrate + evaluate tiny-llama3 on the GPU (compare with the CPU run: docs/BENCHMARKS.md)
 #     calib      bench_calibrate_layer: DeepSeek V3 MoE (shared / per-expert down transform) and dense
-#                layers, LLaMA-3-70B layer, one whole layer on one GPU each
+#                layers, LLaMA-3-70B layer, one whole layer on one GPU each (CALIB_CASES="moe_shared dense"
+#                picks cases by name)
 #     profile    nsys kernel summary of a few MoE-layer calibration steps (where nsys is installed)
 #     ranks      tiny-deepseek-v3 calibrated by 1 and by 2 ranks (mpirun, one GPU each, NCCL between them):
 #                wall times and the difference of the two transforms.h5 (needs the nvidia-h200-x2 kind)
@@ -93,6 +94,7 @@ calib_cases=(
 if has calib; then
   for case in "${calib_cases[@]}"; do
     read -r name args <<< "$case"
+    [[ -z "${CALIB_CASES:-}" || " $CALIB_CASES " == *" $name "* ]] || continue
     # shellcheck disable=SC2086
     step "calib_$name" 240 ./build/bench/bench_calibrate_layer $args --json "$out/calibrate_layer.jsonl"
     grep -v "^frame" "$out/calib_$name.log" | tail -n 2

@@ -13,14 +13,15 @@
 namespace fq {
 namespace {
 
-// CUDA int4 (bf16 activations, bf16 transform operands) vs CPU fake (float32): besides the bf16 rounding
-// of every activation, codes at rounding boundaries move by one step. Not yet measured on a GPU when
-// written: bf16 full-precision runs sit within 3e-4 of float32 (model_perplexity_parity_test), a W4A4
-// model amplifies that by its code flips; 2% is the bound to confirm (the test prints the numbers).
+// CUDA int4 (bf16 activations, bf16 transform operands) vs CPU fake (float32, the source of truth): besides
+// the bf16 rounding of every activation, codes at rounding boundaries move by one step, and a W4A4 model
+// (here with random frozen transforms, perplexity ~290) amplifies that. Measured on an H100 (2026-12-07):
+// 1.3e-2 (tiny-llama3), 2.2e-4 (tiny-deepseek-v3).
 constexpr double kCudaVsCpuFakeRelTol = 2e-2;
-// CUDA int4 vs CUDA fake, both bf16: the same activations, the fused kernel's float32 accumulation of the
-// transform vs bf16 matmul outputs, the bf16 output rounding of the GEMM vs bf16 fake weights.
-constexpr double kCudaInt4VsCudaFakeRelTol = 1e-2;
+// CUDA int4 vs CUDA fake, both bf16 activations: the fake path also rounds the transformed activations and
+// weights to bf16 before its bf16 matmuls, where the int4 kernels accumulate the transform in float32;
+// measured 1.2e-2 / 3.6e-2, the fake path being the one that strays from the CPU truth (2.5e-2 / 3.4e-2).
+constexpr double kCudaInt4VsCudaFakeRelTol = 5e-2;
 constexpr int64_t kWindows = 24;
 
 class Int4BackendGpu : public ::testing::TestWithParam<const char*> {};

@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <string>
 
 #include "kernels/weight_clip_quant_ops.h"
@@ -21,9 +22,16 @@ constexpr double kFloat32GradRelTol = 1e-5;
 // bf16 gradients: those elements round to bf16 after sums that differ in the last float32 bits: a flip
 // moves one element by one bf16 step (2^-8 relative).
 constexpr double kBf16GradRelTol = 1e-2;
-// The composition rounds its intermediate gradients to bf16 several times, the fused node once: their
-// weight-side gradients (w.r.t. the transform's output and the LWC logits) agree to a few bf16 steps.
-constexpr double kFusedVsCompositionRelTol = 3e-2;
+// The fused node against the CPU reference with the factors' sigmoid chain applied by hand: the same
+// formula, so only the backward's row-sum order differs (bf16 weights: kBf16GradRelTol).
+// Against ATen's own composition on CUDA the agreement is looser, and not because of the kernels: ATen's
+// CUDA division by a scalar multiplies by its reciprocal (the scale's `/ maxq` can land one ulp away from the
+// CPU's true division, moving a row's values and, rarely, a code), and the composition rounds its
+// intermediate gradients to bf16 several times, which shows most in d/ds, a sum of small rounding residuals
+// (c - z - wc / s). Measured on an H100 (2026-12-07): forward 2e-3 (asymmetric) / 8e-3 (symmetric), weight
+// gradients 1e-3, logit gradients 3e-3 to 7e-3.
+constexpr double kVsCudaCompositionForwardRelTol = 2e-2;
+constexpr double kVsCudaCompositionGradRelTol = 1e-1;
 
 double rel_norm(const at::Tensor& a, const at::Tensor& b) {
   const at::Tensor a64 = a.cpu().to(at::kDouble), b64 = b.cpu().to(at::kDouble);
@@ -87,35 +95,53 @@ TEST(WeightClipQuantGpu, MatchesTheCpuReference) {
 }
 
 // The calibration's expert weights: bf16 [experts, out, in] after the transform, per-expert LWC logits.
-TEST(WeightClipQuantGpu, FusedNodeMatchesTheCompositionOnCuda) {
+TEST(WeightClipQuantGpu, FusedNodeHasTheReferenceGradients) {
   FQ_REQUIRE_CUDA();
   const at::Device cuda(at::kCUDA);
   const int64_t experts = 6, out = 96, in = 512;
   for (bool symmetric : {false, true}) {
     const quant::QuantSpec spec{4, symmetric, 0};
-    const at::Tensor w0 = weight(experts * out, in, at::kBFloat16, 5).view({experts, out, in}).to(cuda);
+    const at::Tensor w0 = weight(experts * out, in, at::kBFloat16, 5).view({experts, out, in});
     at::Generator gen = at::detail::createCPUGenerator(9);
-    const at::Tensor logits0 = (at::rand({experts, out, 1}, gen) * 4).to(cuda);
-    const at::Tensor g = at::randn({experts, out, in}, gen).to(at::kBFloat16).to(cuda);
+    const at::Tensor lmax0 = at::rand({experts, out, 1}, gen) * 4, lmin0 = at::rand({experts, out, 1}, gen) * 2;
+    const at::Tensor g = at::randn({experts, out, in}, gen).to(at::kBFloat16);
     struct Result {
       at::Tensor y, grad_w, grad_max, grad_min;
     };
+    // The node (fused) or ATen's composition, on CUDA, through autograd.
     auto run = [&](bool fused) {
-      at::Tensor w = w0.clone().requires_grad_(true);
-      at::Tensor lmax = logits0.clone().requires_grad_(true), lmin = (logits0 * 0.5).requires_grad_(true);
+      at::Tensor w = w0.to(cuda).requires_grad_(true);
+      at::Tensor lmax = lmax0.to(cuda).requires_grad_(true), lmin = lmin0.to(cuda).requires_grad_(true);
       const quant::ClipFactors clip{at::sigmoid(lmax), at::sigmoid(lmin)};
       at::Tensor y = fused ? quant::clip_and_fake_quantize_weight(w, clip, spec)
                            : quant::fake_quantize_weight(quant::clip_rows(w, clip), spec);
-      (y.to(at::kFloat) * g.to(at::kFloat)).sum().backward();
-      return Result{y.detach(), w.grad(), lmax.grad(), lmin.grad()};
+      (y.to(at::kFloat) * g.to(cuda).to(at::kFloat)).sum().backward();
+      return Result{y.detach().cpu(), w.grad().cpu(), lmax.grad().cpu(), lmin.grad().cpu()};
     };
-    ASSERT_TRUE(quant::fused_weight_quant_applies(w0, spec));
+    ASSERT_TRUE(quant::fused_weight_quant_applies(w0.to(cuda), spec));
     const Result f = run(true), c = run(false);
-    EXPECT_TRUE(at::equal(f.y, c.y)) << "forward differs, symmetric=" << symmetric;
-    EXPECT_LE(rel_norm(f.grad_w, c.grad_w), kFusedVsCompositionRelTol) << "grad w, symmetric=" << symmetric;
-    EXPECT_LE(rel_norm(f.grad_max, c.grad_max), kFusedVsCompositionRelTol) << "grad clip_max logits";
-    EXPECT_LE(rel_norm(f.grad_min, c.grad_min), kFusedVsCompositionRelTol) << "grad clip_min logits";
-    EXPECT_GT(f.grad_max.abs().sum().item<double>(), 0.0);
+    // The reference on the CPU, with d sigmoid(l) / dl = s (1 - s) applied here.
+    const at::Tensor smax = at::sigmoid(lmax0), smin = at::sigmoid(lmin0);
+    const WeightQuantRule rule{4, symmetric};
+    const at::Tensor rows = w0.reshape({-1, in});
+    const at::Tensor y_ref = weight_clip_fake_quant_cpu(rows, smax.reshape({-1}), smin.reshape({-1}), rule);
+    const WeightClipQuantGrads r = weight_clip_fake_quant_backward_cpu(g.reshape({-1, in}), rows, smax.reshape({-1}),
+                                                                       smin.reshape({-1}), rule);
+    const std::string what = symmetric ? "symmetric" : "asymmetric";
+    EXPECT_TRUE(at::equal(f.y, y_ref.view(f.y.sizes()))) << what << ": forward differs from the reference";
+    EXPECT_LE(rel_norm(f.grad_w, r.w.view(f.grad_w.sizes())), kBf16GradRelTol) << what << ": grad w";
+    EXPECT_LE(rel_norm(f.grad_max, r.clip_max.view(smax.sizes()) * smax * (1 - smax)), kBf16GradRelTol)
+        << what << ": grad clip_max logits";
+    EXPECT_LE(rel_norm(f.grad_min, r.clip_min.view(smin.sizes()) * smin * (1 - smin)), kBf16GradRelTol)
+        << what << ": grad clip_min logits";
+    EXPECT_GT(f.grad_max.abs().sum().item<double>(), 0.0) << what;
+    std::printf("[weight quant gpu] %s vs CUDA composition: forward %.2e, grad w %.2e, logits %.2e / %.2e\n",
+                what.c_str(), rel_norm(f.y, c.y), rel_norm(f.grad_w, c.grad_w), rel_norm(f.grad_max, c.grad_max),
+                rel_norm(f.grad_min, c.grad_min));
+    EXPECT_LE(rel_norm(f.y, c.y), kVsCudaCompositionForwardRelTol) << what;
+    EXPECT_LE(rel_norm(f.grad_w, c.grad_w), kVsCudaCompositionGradRelTol) << what;
+    EXPECT_LE(rel_norm(f.grad_max, c.grad_max), kVsCudaCompositionGradRelTol) << what;
+    EXPECT_LE(rel_norm(f.grad_min, c.grad_min), kVsCudaCompositionGradRelTol) << what;
   }
 }
 
