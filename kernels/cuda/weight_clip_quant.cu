@@ -47,7 +47,7 @@ __device__ RowStart row_start(const T* row, int64_t chunks, int lane, const floa
       if (v[i] < mn.value) mn = {v[i], 8 * c + i};
     }
   }
-  RowStart s{warp_argmax(mx), warp_argmin(mn), 1.0f, 1.0f, {}};
+  RowStart s{warp_extreme<true>(mx), warp_extreme<false>(mn), 1.0f, 1.0f, {}};
   float lo = -INFINITY, hi = INFINITY;
   if (clip_max != nullptr) {
     s.clip_max = to_storage<T>(clip_max[r]);
