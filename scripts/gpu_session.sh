@@ -142,6 +142,11 @@ if has official; then
   step official_dense_ws1 240 env WS=1 python3 "$official" 0 4 1 4096 6 && tail -1 "$out/official_dense_ws1.log"
 fi
 
+if [[ -s "$out/calibrate_layer.jsonl" ]] && has official; then
+  # The side-by-side table: per-layer GPU-seconds and the ratios against the official run of this session.
+  python3 scripts/calibration_ratios.py "$out" | tee "$out/calibration_ratios.txt"
+fi
+
 if has kernels; then
   # shellcheck disable=SC2086
   step bench_w4a4 300 ./build/bench/bench_w4a4 ${BENCH_ARGS:-}
