@@ -23,9 +23,10 @@ namespace {
 
 // float64 parameters and weights, but the routed outputs are combined in float32 (as HF does) and the
 // router runs in float32: the members' float32 partial sums added in another order move values by float32
-// rounding: up to 2e-6 relative on outputs and most gradients, 2e-5 on activation clip gradients (sums
-// of many per-element terms that the perturbation reorders).
-constexpr double kSumOrderTol = 1e-4;
+// rounding: up to 2e-6 relative on outputs and most gradients, 2e-5 .. 1.04e-4 on activation clip gradients
+// (sums of many per-element terms that the perturbation reorders; the larger figure on a CPU whose BLAS sums
+// in another order, 3 members with per-expert down transforms).
+constexpr double kSumOrderTol = 3e-4;
 
 // ||a - b|| / ||b||, 0 when both are zero (a symmetric quantizer's unused clip logit).
 double relative_difference(const at::Tensor& a, const at::Tensor& b) {

@@ -25,9 +25,10 @@ using model::test::relative_l2;
 // so whole-layer outputs of the two backends differ by far more (0.25 .. 0.5 on these heavily perturbed
 // small layers). The reference is therefore the fake backend with exactly that perturbation, every
 // quantized linear's output rounded to bf16 (Bf16OutputFake): the int4 backend must reproduce it up to
-// float32 rounding, i.e. with the same codes everywhere. Measured: 1.7e-8 .. 4.2e-8; one activation code
-// off by one step would show as ~1e-3.
-constexpr double kInt4VsRoundedFakeRelTol = 1e-6;
+// float32 rounding, i.e. with the same codes everywhere but where a value sits on a rounding boundary.
+// Measured: 1.7e-8 .. 4.6e-8, and 2.8e-4 for "deepseek moe, plain q" on a CPU whose BLAS sums in another
+// order (one activation code one step away); a wrong code path differs by 0.25 .. 0.5, like int4 vs fake.
+constexpr double kInt4VsRoundedFakeRelTol = 2e-3;
 // Fallback: the same fake quantizers, with the online transforms applied inside the linears (other matmul
 // shapes, so float32 sums in another order; rare code flips). Measured: 0 .. 9.3e-8.
 constexpr double kFallbackRelTol = 1e-4;
