@@ -50,10 +50,18 @@ at::Tensor chunk_scores(const at::Tensor& q_rows, const at::Tensor& k_seen, doub
                             -std::numeric_limits<float>::infinity());
 }
 
-// Query rows per chunk so that [b, H, rows, s] stays within the budget.
-int64_t chunk_rows_for(const at::Tensor& q, int64_t max_score_elements) {
-  const int64_t per_row = q.size(0) * q.size(1) * q.size(2);
+// Query rows per chunk so that [b, H, rows, keys] stays within the budget.
+int64_t chunk_rows_for(const at::Tensor& q, int64_t keys, int64_t max_score_elements) {
+  const int64_t per_row = q.size(0) * q.size(1) * keys;
   return std::clamp<int64_t>(max_score_elements / std::max<int64_t>(per_row, 1), 1, q.size(2));
+}
+
+// x [b, Hkv, rows, n] times m [1, Hkv, n, c] that every sequence shares -> [b, Hkv, rows, c]: one GEMM per KV
+// head over all b * rows rows. at::matmul would broadcast m to the batch, copying it once per sequence.
+at::Tensor times_shared(const at::Tensor& x, const at::Tensor& m) {
+  const int64_t b = x.size(0), groups = x.size(1), rows = x.size(2);
+  const at::Tensor stacked = x.permute({1, 0, 2, 3}).reshape({groups, b * rows, x.size(3)});
+  return at::matmul(stacked, m[0]).view({groups, b, rows, m.size(3)}).permute({1, 0, 2, 3});
 }
 
 // q [b, H, s, d] -> [b, Hkv, rep, s, d] (query head h = g * rep + r reads KV head g, as repeat_kv does).
@@ -62,19 +70,27 @@ at::Tensor group_queries(const at::Tensor& q, int64_t kv_heads) {
 }
 
 // The forward pass, chunk by chunk. Writes each row's float32 log-sum-exp into `lse` ([b, Hkv, rep, s])
-// when given, for the backward pass.
+// when given, for the backward pass. With `past` keys/values ([1, Hkv, P, d], shared by the batch), every
+// query also sees those P keys, ahead of its own: the scores against them come first in each row, as in
+// the whole sequence.
 at::Tensor chunked_forward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
-                           int64_t chunk_rows, at::Tensor* lse) {
-  const int64_t kv_heads = k.size(1), s = q.size(2);
+                           int64_t chunk_rows, at::Tensor* lse, const at::Tensor& past_k = {},
+                           const at::Tensor& past_v = {}) {
+  const int64_t kv_heads = k.size(1), s = q.size(2), past = past_k.defined() ? past_k.size(2) : 0;
   at::Tensor qg = group_queries(q, kv_heads);
   at::Tensor out = at::empty({qg.size(0), kv_heads, qg.size(2), s, v.size(3)}, v.options());
   for (int64_t i0 = 0; i0 < s; i0 += chunk_rows) {
     const int64_t rows = std::min(chunk_rows, s - i0), keys = i0 + rows;
-    at::Tensor scores = chunk_scores(chunk_queries(qg, i0, rows), k.narrow(2, 0, keys), scale, i0, rows);
+    const at::Tensor q_rows = chunk_queries(qg, i0, rows);
+    at::Tensor scores = chunk_scores(q_rows, k.narrow(2, 0, keys), scale, i0, rows);
+    if (past > 0) {
+      scores = at::cat({(times_shared(q_rows, past_k.transpose(-1, -2)) * scale).to(at::kFloat), scores}, -1);
+    }
     if (lse) lse->narrow(3, i0, rows).copy_(at::logsumexp(scores, -1).view({qg.size(0), kv_heads, -1, rows}));
-    at::Tensor probs = at::softmax(scores, -1).to(v.scalar_type());
-    out.narrow(3, i0, rows)
-        .copy_(at::matmul(probs, v.narrow(2, 0, keys)).view({qg.size(0), kv_heads, -1, rows, v.size(3)}));
+    const at::Tensor probs = at::softmax(scores, -1).to(v.scalar_type());
+    at::Tensor chunk_out = at::matmul(probs.narrow(-1, past, keys), v.narrow(2, 0, keys));
+    if (past > 0) chunk_out = chunk_out + times_shared(probs.narrow(-1, 0, past), past_v);
+    out.narrow(3, i0, rows).copy_(chunk_out.view({qg.size(0), kv_heads, -1, rows, v.size(3)}));
   }
   return out.view({q.size(0), q.size(1), s, v.size(3)});
 }
@@ -130,10 +146,28 @@ at::Tensor causal_attention_chunked(const at::Tensor& q, const at::Tensor& k, co
                                     int64_t max_score_elements) {
   check_shapes(q, k, v);
   FQ_CHECK(max_score_elements > 0, "attention score budget must be positive, got ", max_score_elements);
-  const int64_t chunk_rows = chunk_rows_for(q, max_score_elements);
+  const int64_t chunk_rows = chunk_rows_for(q, q.size(2), max_score_elements);
   const bool needs_grad = at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
   if (!needs_grad) return chunked_forward(q, k, v, scale, chunk_rows, nullptr);  // no log-sum-exp to keep
   return ChunkedCausalAttention::apply(q, k, v, scale, chunk_rows);
+}
+
+at::Tensor causal_attention_after_prefix(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                        const at::Tensor& past_k, const at::Tensor& past_v, double scale,
+                                        int64_t max_score_elements) {
+  check_shapes(q, k, v);
+  FQ_CHECK(max_score_elements > 0, "attention score budget must be positive, got ", max_score_elements);
+  FQ_CHECK(past_k.dim() == 4 && past_v.dim() == 4 && past_k.size(0) == 1 && past_v.size(0) == 1 &&
+               past_k.size(1) == k.size(1) && past_v.size(1) == v.size(1) && past_k.size(2) == past_v.size(2) &&
+               past_k.size(3) == k.size(3) && past_v.size(3) == v.size(3),
+           "prefix keys/values must be [1, Hkv, P, d] like the keys ", k.sizes(), " and values ", v.sizes(), ", got ",
+           past_k.sizes(), " and ", past_v.sizes());
+  FQ_CHECK(past_k.scalar_type() == k.scalar_type() && past_v.scalar_type() == v.scalar_type(),
+           "prefix keys/values dtypes differ from the keys' and values'");
+  FQ_CHECK(!(at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad())),
+           "attention after a prefix is forward-only (evaluation)");
+  const int64_t chunk_rows = chunk_rows_for(q, past_k.size(2) + q.size(2), max_score_elements);
+  return chunked_forward(q, k, v, scale, chunk_rows, nullptr, past_k, past_v);
 }
 
 at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {

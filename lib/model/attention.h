@@ -29,4 +29,14 @@ at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::
 at::Tensor causal_attention_chunked(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
                                     int64_t max_score_elements = kDefaultMaxScoreElements);
 
+// Queries at positions P..P+s-1 of b sequences that all begin with the same P tokens, whose keys and values
+// (past_k [1, Hkv, P, d_qk], past_v [1, Hkv, P, d_v]) were computed once: each query sees all P of them,
+// then its own keys causally. q, k, v as in causal_attention, for the s positions only. Equals the rows
+// P.. of causal_attention over the whole sequences, up to float summation order. Forward only (evaluation),
+// on the bounded-memory path of every LibTorch: SDPA would need the prefix copied into every sequence and
+// an explicit mask. The shared keys and values are never copied per sequence.
+at::Tensor causal_attention_after_prefix(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                        const at::Tensor& past_k, const at::Tensor& past_v, double scale,
+                                        int64_t max_score_elements = kDefaultMaxScoreElements);
+
 }  // namespace fq::model

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
@@ -32,6 +33,25 @@ at::Tensor embed_tokens(const io::Checkpoint& checkpoint, const at::Tensor& inpu
 // options.micro_batch at a time, under no-grad; returns the last layer's output.
 at::Tensor run_decoder_layers(const io::Checkpoint& checkpoint, const at::Tensor& hidden, const ModelOptions& options,
                               const HooksForLayer& hooks = {});
+
+// Sequences that all begin with one prefix, computed once (prefix_kv.h). prefix: [1, P, hidden], positions
+// 0..P-1 (undefined: no prefix, P = 0); hidden: [n, s, hidden], positions P..P+s-1 of each sequence.
+struct PrefixedBatch {
+  at::Tensor prefix;
+  at::Tensor hidden;
+};
+
+// One decoder layer over every batch, in place (batches' tensors in the weights' dtype and device): a
+// batch's prefix runs once, its keys/values kept for this layer only, then its sequences attend to them,
+// `micro_batch` at a time. Under no-grad.
+void layer_forward_batches(const io::ModelConfig& config, const LayerWeights& weights, LayerHooks& hooks,
+                           std::vector<PrefixedBatch>& batches, int64_t micro_batch);
+
+// run_decoder_layers over several prefixed batches, each layer loaded once for all of them; returns each
+// batch's sequences [n, s, hidden] after the last layer. A batch's outputs equal those of its whole
+// sequences (prefix then sequence) at positions P.., up to float summation order.
+std::vector<at::Tensor> run_decoder_layers(const io::Checkpoint& checkpoint, const std::vector<PrefixedBatch>& batches,
+                                           const ModelOptions& options, const HooksForLayer& hooks = {});
 
 // Final RMSNorm and lm_head.
 struct OutputHead {

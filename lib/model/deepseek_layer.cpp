@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 
 #include "lib/core/error.h"
-#include "lib/model/attention.h"
 #include "lib/model/gated_mlp.h"
 #include "lib/model/layer_input.h"
 #include "lib/model/moe_experts.h"
@@ -20,7 +19,7 @@ constexpr double kLatentNormEps = 1e-6;
 }  // namespace
 
 at::Tensor mla_attention(const io::ModelConfig& config, const MlaWeights& weights, const at::Tensor& attn_in,
-                         const RopeTables& rope, LayerHooks& hooks) {
+                         const RopeTables& rope, LayerHooks& hooks, const PrefixKvUse& prefix) {
   const int64_t b = attn_in.size(0), s = attn_in.size(1), heads = config.num_attention_heads;
   const int64_t nope = config.qk_nope_head_dim, rope_dim = config.qk_rope_head_dim, v_dim = config.v_head_dim;
   const int64_t latent = config.kv_lora_rank;
@@ -48,10 +47,11 @@ at::Tensor mla_attention(const io::ModelConfig& config, const MlaWeights& weight
     q_rope = deinterleave_pairs(q_rope);
     k_rope = deinterleave_pairs(k_rope);
   }
-  q_rope = apply_rotary(q_rope, rope);
-  k_rope = apply_rotary(k_rope, rope).expand({b, heads, s, rope_dim});
-  at::Tensor attn = causal_attention(at::cat({q_nope, q_rope}, -1), at::cat({k_nope, k_rope}, -1), v,
-                                     attention_softmax_scale(config));  // [b, H, s, v_dim]
+  const RopeTables own = rope.positions(prefix.past_tokens(), s);
+  q_rope = apply_rotary(q_rope, own);
+  k_rope = apply_rotary(k_rope, own).expand({b, heads, s, rope_dim});
+  at::Tensor attn = layer_attention(at::cat({q_nope, q_rope}, -1), at::cat({k_nope, k_rope}, -1), v,
+                                    attention_softmax_scale(config), prefix);  // [b, H, s, v_dim]
   at::Tensor o_in = hooks.group_input(LinearGroup::kOIn, attn.transpose(1, 2).reshape({b, s, heads * v_dim}));
   return hooks.linear(LinearSite::kO, o_in, weights.o);
 }
@@ -67,12 +67,13 @@ at::Tensor deepseek_moe(const io::ModelConfig& config, const MoeWeights& weights
 }
 
 at::Tensor deepseek_layer_forward(const io::ModelConfig& config, const DeepseekLayerWeights& weights,
-                                  const at::Tensor& x, const RopeTables& rope, LayerHooks& hooks) {
-  check_layer_input(x, weights.input_norm, rope, config.hidden_size, config.qk_rope_head_dim);
+                                  const at::Tensor& x, const RopeTables& rope, LayerHooks& hooks,
+                                  const PrefixKvUse& prefix) {
+  check_layer_input(x, weights.input_norm, rope, config.hidden_size, config.qk_rope_head_dim, prefix.past_tokens());
   FQ_CHECK(weights.dense.has_value() != weights.moe.has_value(),
            "a DeepSeek layer needs exactly one of a dense MLP and an MoE block");
   at::Tensor attn_in = hooks.group_input(LinearGroup::kAttnIn, rms_norm(x, weights.input_norm, config.rms_norm_eps));
-  at::Tensor h = x + mla_attention(config, weights.attn, attn_in, rope, hooks);
+  at::Tensor h = x + mla_attention(config, weights.attn, attn_in, rope, hooks, prefix);
   at::Tensor normed = rms_norm(h, weights.post_attention_norm, config.rms_norm_eps);
   if (weights.dense)
     return h + gated_mlp(hooks.group_input(LinearGroup::kMlpIn, normed), *weights.dense, kDenseMlpSites, hooks);

@@ -10,8 +10,9 @@
 
 namespace fq::model {
 
-// x: [b, s, hidden]; `norm_weight` stands for the layer's weights (compute dtype and device); rope: [s, rope_dim].
+// x: [b, s, hidden]; `norm_weight` stands for the layer's weights (compute dtype and device); rope:
+// [past_tokens + s, rope_dim] (positions 0.. of sequences whose first past_tokens positions came before x).
 void check_layer_input(const at::Tensor& x, const at::Tensor& norm_weight, const RopeTables& rope, int64_t hidden,
-                       int64_t rope_dim);
+                       int64_t rope_dim, int64_t past_tokens = 0);
 
 }  // namespace fq::model

@@ -103,6 +103,12 @@ RopeTables RotaryEmbedding::tables(int64_t seq_len, c10::ScalarType dtype, c10::
   return {(angles.cos() * attention_factor_).to(dtype), (angles.sin() * attention_factor_).to(dtype)};
 }
 
+RopeTables RopeTables::positions(int64_t first, int64_t count) const {
+  FQ_CHECK(first >= 0 && count > 0 && first + count <= cos.size(0), "rope positions ", first, "..", first + count - 1,
+           " lie outside tables of ", cos.size(0), " positions");
+  return {cos.narrow(0, first, count), sin.narrow(0, first, count)};
+}
+
 at::Tensor apply_rotary(const at::Tensor& x, const RopeTables& tables) {
   const int64_t half = x.size(-1) / 2;
   at::Tensor rotated = at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);

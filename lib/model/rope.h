@@ -20,6 +20,9 @@ namespace fq::model {
 struct RopeTables {
   at::Tensor cos;
   at::Tensor sin;
+
+  // The rows of positions first..first+count-1 (views).
+  RopeTables positions(int64_t first, int64_t count) const;
 };
 
 class RotaryEmbedding {

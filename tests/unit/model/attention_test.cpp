@@ -108,6 +108,45 @@ TEST(Attention, DispatchedPathIsDifferentiable) {
   EXPECT_LT(test::relative_l2(v.grad(), v64.grad()), kGradF32RelTol);
 }
 
+// Prefix reuse: queries after P shared positions see the prefix's keys/values, computed once for the batch,
+// then their own keys causally: rows P.. of the attention over the whole sequences, for every chunking of
+// the rows. In float64 the softmax still runs in float32 (as the reference's does): against the float64
+// reference the float32 probabilities differ (measured 6e-8 .. 7e-8). Against the whole sequences through
+// the same attention with score rows of the same length (one key per visible position, or one chunk),
+// only float64 sums differ (measured ~1e-16); other chunk boundaries pad rows with masked keys, which moves
+// the float32 softmax's summation order (~2e-8).
+constexpr double kAfterPrefixF64RelTol = 1e-12;
+constexpr double kAfterPrefixVsReferenceRelTol = 1e-6;
+
+TEST(Attention, AfterPrefixEqualsRowsOfTheWholeSequences) {
+  for (const Shape& sh : kShapes) {
+    const int64_t past = 6;
+    const Inputs own = random_inputs(sh, 19, at::kDouble);
+    const Inputs prefix = random_inputs({1, sh.heads, sh.kv_heads, past, sh.d_qk, sh.d_v}, 20, at::kDouble);
+    auto whole = [&](const at::Tensor& p, const at::Tensor& t) {
+      return at::cat({p.expand({sh.b, p.size(1), past, p.size(3)}), t}, 2);
+    };
+    const at::Tensor q = whole(prefix.q, own.q), k = whole(prefix.k, own.k), v = whole(prefix.v, own.v);
+    const at::Tensor reference = test::ref_causal_attention(q, k, v, 0.3).narrow(2, past, sh.s);
+    for (int64_t budget : {int64_t{1}, sh.b * sh.heads * (past + sh.s) * 4, kDefaultMaxScoreElements}) {
+      const at::Tensor out = causal_attention_after_prefix(own.q, own.k, own.v, prefix.k, prefix.v, 0.3, budget);
+      ASSERT_EQ(out.sizes(), reference.sizes());
+      EXPECT_LT(test::relative_l2(out, reference), kAfterPrefixVsReferenceRelTol) << "s=" << sh.s;
+      if (budget == 1 || budget == kDefaultMaxScoreElements) {
+        const at::Tensor same_rows = causal_attention_chunked(q, k, v, 0.3, budget).narrow(2, past, sh.s);
+        EXPECT_LT(test::relative_l2(out, same_rows), kAfterPrefixF64RelTol) << "s=" << sh.s << " budget=" << budget;
+      }
+    }
+    // Not vacuous: without the prefix the rows are another attention.
+    EXPECT_GT(test::relative_l2(causal_attention(own.q, own.k, own.v, 0.3), reference), 0.1);
+  }
+  const Inputs in = random_inputs(kShapes[1], 21);
+  EXPECT_THROW(causal_attention_after_prefix(in.q, in.k, in.v, in.k, in.v, 0.3), fq::Error);  // batch 2, not 1
+  EXPECT_THROW(causal_attention_after_prefix(in.q, in.k, in.v, in.k.narrow(0, 0, 1).narrow(3, 0, 8),
+                                             in.v.narrow(0, 0, 1), 0.3),
+               fq::Error);
+}
+
 TEST(Attention, RejectsMismatchedShapes) {
   const Inputs in = random_inputs(kShapes[1], 18);
   EXPECT_THROW(causal_attention(in.q, in.k.narrow(1, 0, 1).repeat({1, 3, 1, 1}), in.v, 1.0), fq::Error);
