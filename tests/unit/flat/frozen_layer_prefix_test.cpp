@@ -1,0 +1,113 @@
+// Prefix reuse with the quantization hooks active (lib/model/prefix_kv.h): frozen FlatQuant layers (random
+// transforms, perturbed clips, 4-bit weights, activations and Q/K/V caches) and plain round-to-nearest ones,
+// on both backends, give the same outputs for sequences run after a shared prefix computed once as for the
+// whole sequences. Every hook quantizes per token (and per head), so the prefix's quantized keys/values
+// are those the whole sequences compute, up to float32 summation order.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "lib/flat/frozen_layer.h"
+#include "lib/model/causal_lm.h"
+#include "lib/model/decoder_layer.h"
+#include "lib/model/rope.h"
+#include "tests/support/random_frozen_layers.h"
+#include "tests/support/random_layers.h"
+
+namespace fq::flat {
+namespace {
+
+using model::test::relative_l2;
+
+// Float32: the prefix and the sequences go through GEMMs and attention of other shapes than the whole
+// sequences, so sums run in another order. Measured: fake backend 1.4e-7 .. 4.2e-7; int4 backend 0 (LLaMA,
+// dense) .. 6.2e-8 (MoE: the float32 router's GEMM shape), its CPU kernels computing in float64. A 4-bit
+// quantizer turning such a difference into one code step (a value on a rounding boundary) would show as
+// ~1e-3: none happens on these inputs.
+constexpr double kPrefixQuantF32RelTol = 1e-5;
+
+struct Fixture {
+  std::string name;
+  io::ModelConfig config;
+  model::LayerWeights weights;
+  int64_t layer;
+};
+
+std::vector<Fixture> fixtures() {
+  io::ModelConfig llama = model::test::small_llama_config();
+  io::ModelConfig ds = model::test::small_deepseek_config(true);
+  ds.first_k_dense_replace = 1;
+  io::ModelConfig ds_plain_q = model::test::small_deepseek_config(false);
+  ds_plain_q.first_k_dense_replace = 1;
+  return {{"llama", llama, model::test::random_llama_layer(llama, 61, at::kFloat), 0},
+          {"deepseek dense", ds, model::test::random_deepseek_layer(ds, false, 62, at::kFloat), 0},
+          {"deepseek moe", ds, model::test::random_deepseek_layer(ds, true, 63, at::kFloat), 1},
+          {"deepseek moe, plain q", ds_plain_q, model::test::random_deepseek_layer(ds_plain_q, true, 64, at::kFloat),
+           1}};
+}
+
+FlatOptions flat_options() {
+  FlatOptions o;
+  o.linear.weight = {4, true, 0};
+  o.linear.act = {4, true, 0};
+  o.q_cache = o.k_cache = o.v_cache = {4, false, 16};  // one group per (token, head) of 16
+  return o;
+}
+
+FrozenQuantOptions frozen_options(const FlatOptions& o, QuantBackend backend) {
+  FrozenQuantOptions q;
+  q.weight = o.linear.weight;
+  q.act = o.linear.act;
+  q.q_cache = o.q_cache;
+  q.k_cache = o.k_cache;
+  q.v_cache = o.v_cache;
+  q.backend = backend;
+  return q;
+}
+
+NamedTensors frozen_parameters(const Fixture& f, const FlatOptions& o, uint64_t seed) {
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+  FlatLayer flat(f.config, f.layer, o, gen, at::kCPU);
+  test::perturb(flat, seed + 1, /*clip_logit_mean=*/3.0);
+  return flat.export_frozen();
+}
+
+TEST(FrozenLayerPrefix, SequencesAfterASharedPrefixMatchWholeSequences) {
+  const int64_t past = 11, s = 6, n = 3;
+  for (const Fixture& f : fixtures()) {
+    const FlatOptions o = flat_options();
+    for (const bool flatquant : {true, false}) {
+      for (const QuantBackend backend : {QuantBackend::kFake, QuantBackend::kInt4}) {
+        const std::string what = f.name + (flatquant ? ", flatquant" : ", rtn") +
+                                 (backend == QuantBackend::kInt4 ? ", int4" : ", fake");
+        model::LayerWeights w = model::test::clone_layer(f.weights);
+        FrozenLayer hooks(f.config, f.layer, w, flatquant ? frozen_parameters(f, o, 65) : NamedTensors{},
+                          frozen_options(o, backend));
+        at::Generator gen = at::detail::createCPUGenerator(66);
+        const at::Tensor prefix = at::randn({1, past, f.config.hidden_size}, gen, at::kFloat);
+        const at::Tensor own = at::randn({n, s, f.config.hidden_size}, gen, at::kFloat);
+        const at::Tensor whole_in = at::cat({prefix.expand({n, past, f.config.hidden_size}), own}, 1);
+        at::NoGradGuard ng;
+        const model::RopeTables rope =
+            model::RotaryEmbedding::for_model(f.config).tables(past + s, at::kFloat, at::kCPU);
+        const at::Tensor whole = model::layer_forward(f.config, w, whole_in, rope, hooks);
+        std::vector<model::PrefixedBatch> batches{{prefix.clone(), own.clone()}};
+        model::layer_forward_batches(f.config, w, hooks, batches, /*micro_batch=*/2);
+        const double err = relative_l2(batches[0].hidden, whole.narrow(1, past, s));
+        const double prefix_err = relative_l2(batches[0].prefix, whole.narrow(0, 0, 1).narrow(1, 0, past));
+        model::LayerHooks full_precision;
+        const double quant_err = relative_l2(whole, model::layer_forward(f.config, f.weights, whole_in, rope,
+                                                                         full_precision));
+        std::printf("[prefix] %s: after prefix vs whole %.2e, prefix vs whole %.2e (quantized vs fp %.2f)\n",
+                    what.c_str(), err, prefix_err, quant_err);
+        EXPECT_LT(err, kPrefixQuantF32RelTol) << what;
+        EXPECT_LT(prefix_err, kPrefixQuantF32RelTol) << what;
+        EXPECT_GT(quant_err, 0.05) << what << ": the hooks must quantize for the comparison to mean anything";
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace fq::flat
