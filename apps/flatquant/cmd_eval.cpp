@@ -86,6 +86,7 @@ int run(const po::variables_map& vm) {
     choice.shots = static_cast<int>(vm["shots"].as<int64_t>());
     choice.scoring = pipelines::parse_choice_scoring(vm["scoring"].as<std::string>(), "--scoring");
     choice.max_tokens = vm["seqlen"].as<int64_t>();
+    choice.reuse_prefix = vm["reuse-prefix"].as<bool>();
     // Finished subjects survive an interruption beside the report; the same command resumes.
     if (!report_path.empty()) choice.state_path = report_path + ".state.json";
     report["result"] = pipelines::run_choice_task(checkpoint, model, choice, options);
@@ -124,6 +125,9 @@ int cmd_eval(const std::vector<std::string>& args) {
       ("scoring", po::value<std::string>()->default_value("letter"), "mmlu/ceval: letter (answer letters' logits) | loglik (each option's log-likelihood)")
       ("subjects", po::value<std::string>()->default_value(""), "mmlu/ceval: comma-separated subjects (default: all)")
       ("limit", po::value<int64_t>()->default_value(0), "mmlu/ceval: questions per subject (0: all)")
+      ("reuse-prefix", po::value<bool>()->default_value(true),
+       "mmlu/ceval: compute a subject's shared few-shot prefix once per layer (false: every prompt whole; the "
+       "scores agree up to float summation order)")
       ("batch", po::value<int64_t>()->default_value(4), "windows per forward micro-batch")
       ("device", po::value<std::string>()->default_value("auto"), "auto | cpu | cuda")
       ("dtype", po::value<std::string>()->default_value(""), "compute dtype (default bfloat16 on CUDA, float32 on CPU)")

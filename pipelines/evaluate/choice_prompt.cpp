@@ -29,11 +29,15 @@ std::string format_question(ChoiceBenchmark b, const ChoiceQuestion& q, bool wit
   return out;
 }
 
-std::string build_prompt(ChoiceBenchmark b, const ChoiceSubject& subject, const ChoiceQuestion& q, int shots) {
+std::string few_shot_prefix(ChoiceBenchmark b, const ChoiceSubject& subject, int shots) {
   std::string out = subject_header(b, subject);
   const int k = std::min<int>(shots, static_cast<int>(subject.dev.size()));
   for (int i = 0; i < k; ++i) out += format_question(b, subject.dev[i], true);
-  return out + format_question(b, q, false);
+  return out;
+}
+
+std::string build_prompt(ChoiceBenchmark b, const ChoiceSubject& subject, const ChoiceQuestion& q, int shots) {
+  return few_shot_prefix(b, subject, shots) + format_question(b, q, false);
 }
 
 std::string answer_continuation(ChoiceBenchmark b, const ChoiceQuestion& q, int k, ChoiceScoring scoring) {

@@ -20,7 +20,9 @@ std::string subject_header(ChoiceBenchmark b, const ChoiceSubject& subject);
 // "<question>\nA. <a>\nB. <b>\nC. <c>\nD. <d>\nAnswer:" (C-Eval "\n答案："), plus " X\n\n" (C-Eval
 // "X\n\n") when `with_answer`.
 std::string format_question(ChoiceBenchmark b, const ChoiceQuestion& q, bool with_answer);
-// Header, the first `shots` dev questions with answers, then `q` without its answer.
+// Header and the first `shots` dev questions with answers: what every prompt of the subject begins with.
+std::string few_shot_prefix(ChoiceBenchmark b, const ChoiceSubject& subject, int shots);
+// few_shot_prefix, then `q` without its answer.
 std::string build_prompt(ChoiceBenchmark b, const ChoiceSubject& subject, const ChoiceQuestion& q, int shots);
 // What follows the prompt for option k: letter scoring " A" (MMLU) or "A" (C-Eval, no space after
 // 答案：); loglik scoring the option's text, after a space for MMLU.

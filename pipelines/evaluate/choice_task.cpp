@@ -11,6 +11,7 @@
 #include "lib/core/log.h"
 #include "lib/core/stopwatch.h"
 #include "lib/io/tokenizer.h"
+#include "pipelines/evaluate/shared_prefix.h"
 
 namespace fq::pipelines {
 namespace {
@@ -21,6 +22,7 @@ struct Sequence {
   int64_t prompt_tokens = 0;  // the continuation starts here
   int question = 0;
   int option = 0;
+  int64_t prefix_tokens = 0;  // leading tokens shared with the subject's other prompts (shared_prefix.h)
 };
 
 // The encoded prompt of `q`, with shots dropped from the end until it (plus `reserve` tokens) fits.
@@ -46,34 +48,39 @@ at::Tensor score_sequences(const io::Checkpoint& checkpoint, EvalModel& model, c
   const model::OutputHead head = model::load_output_head(checkpoint, options);
   for (size_t begin = 0; begin < seqs.size(); begin += sequences_per_walk) {
     const size_t end = std::min(seqs.size(), begin + static_cast<size_t>(sequences_per_walk));
-    int64_t longest = 0;
-    for (size_t i = begin; i < end; ++i) longest = std::max<int64_t>(longest, seqs[i].ids.size());
-    // Right padding: causal attention keeps the padded tail out of every position that is read.
-    at::Tensor ids = at::zeros({static_cast<int64_t>(end - begin), longest}, at::kLong);
-    for (size_t i = begin; i < end; ++i) {
-      ids[i - begin].narrow(0, 0, seqs[i].ids.size()).copy_(at::tensor(seqs[i].ids, at::kLong));
-    }
-    const at::Tensor hidden =
-        model::run_decoder_layers(checkpoint, model::embed_tokens(checkpoint, ids, options), options, model.hooks());
+    std::vector<PrefixedTokens> walk;
+    for (size_t i = begin; i < end; ++i) walk.push_back({&seqs[i].ids, seqs[i].prefix_tokens});
+    const SequenceStates hidden = run_prefixed_sequences(checkpoint, walk, options, model.hooks());
     at::NoGradGuard no_grad;
     for (size_t i = begin; i < end; ++i) {
       const Sequence& s = seqs[i];
       const int64_t n = static_cast<int64_t>(s.ids.size());
       if (scoring == ChoiceScoring::kLetter) {
         // The last prompt position predicts the answer letter: compare the four letters' logits.
-        const at::Tensor logits = head.logits(hidden[i - begin][n - 1]).to(at::kCPU);
+        const at::Tensor logits = head.logits(hidden.positions(i - begin, n - 1, 1)[0]).to(at::kCPU);
         for (int k = 0; k < 4; ++k) scores[s.question][k] = logits[letter_ids[k]].item<double>();
       } else {
         // Positions prompt-1 .. n-2 predict the continuation's tokens.
         const int64_t m = n - s.prompt_tokens;
-        const at::Tensor logp =
-            at::log_softmax(head.logits(hidden[i - begin].narrow(0, s.prompt_tokens - 1, m)).to(at::kDouble), -1).cpu();
+        const at::Tensor read = hidden.positions(i - begin, s.prompt_tokens - 1, m);
+        const at::Tensor logp = at::log_softmax(head.logits(read).to(at::kDouble), -1).cpu();
         const at::Tensor targets = at::tensor(std::vector<int64_t>(s.ids.begin() + s.prompt_tokens, s.ids.end()), at::kLong);
         scores[s.question][s.option] = logp.gather(1, targets.unsqueeze(1)).sum().item<double>();
       }
     }
   }
   return scores;
+}
+
+// Per question, the four options' scores (what the prediction is the argmax of).
+Json scores_json(const at::Tensor& scores) {
+  Json out = Json::array();
+  for (int64_t q = 0; q < scores.size(0); ++q) {
+    Json row = Json::array();
+    for (int k = 0; k < 4; ++k) row.push_back(scores[q][k].item<double>());
+    out.push_back(std::move(row));
+  }
+  return out;
 }
 
 Json task_arguments(const ChoiceTask& task, const EvalModel& model) {
@@ -172,6 +179,7 @@ Json run_choice_task(const io::Checkpoint& checkpoint, EvalModel& model, const C
       continue;
     }
     std::vector<Sequence> seqs;
+    FewShotPrefixes prefixes(tok, task.benchmark, s);
     int min_shots = task.shots;
     for (size_t qi = 0; qi < s.eval.size(); ++qi) {
       const ChoiceQuestion& q = s.eval[qi];
@@ -188,11 +196,13 @@ Json run_choice_task(const io::Checkpoint& checkpoint, EvalModel& model, const C
       const std::vector<int64_t> prompt =
           fitted_prompt(tok, task.benchmark, s, q, task.shots, task.max_tokens, reserve, &used);
       min_shots = std::min(min_shots, used);
+      // Every read position (from the prompt's last token on) lies after the shared prefix.
+      const int64_t shared = task.reuse_prefix ? prefixes.shared_tokens(used, prompt) : 0;
       if (task.scoring == ChoiceScoring::kLetter) {
-        seqs.push_back({prompt, static_cast<int64_t>(prompt.size()), static_cast<int>(qi), 0});
+        seqs.push_back({prompt, static_cast<int64_t>(prompt.size()), static_cast<int>(qi), 0, shared});
       } else {
         for (int k = 0; k < 4; ++k) {
-          Sequence seq{prompt, static_cast<int64_t>(prompt.size()), static_cast<int>(qi), k};
+          Sequence seq{prompt, static_cast<int64_t>(prompt.size()), static_cast<int>(qi), k, shared};
           seq.ids.insert(seq.ids.end(), continuations[k].begin(), continuations[k].end());
           seqs.push_back(std::move(seq));
         }
@@ -208,7 +218,8 @@ Json run_choice_task(const io::Checkpoint& checkpoint, EvalModel& model, const C
                         {"correct", correct},
                         {"total", total},
                         {"accuracy", total > 0 ? static_cast<double>(correct) / total : 0.0},
-                        {"min_shots", min_shots}};
+                        {"min_shots", min_shots},
+                        {"scores", scores_json(scores)}};
     if (!task.state_path.empty()) write_json_file_atomic(task.state_path, Json{{"arguments", arguments}, {"subjects", done}});
     questions_done += total;
     questions_this_run += total;

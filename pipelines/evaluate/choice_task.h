@@ -23,10 +23,11 @@ struct ChoiceTask {
   ChoiceScoring scoring = ChoiceScoring::kLetter;
   int64_t max_tokens = 2048;  // a prompt (plus its longest continuation) longer than this drops shots
   int64_t sequences_per_walk = 256;  // prompts per pass through the layers (bounds activation memory)
+  bool reuse_prefix = true;   // compute the subject's shared few-shot prefix once per walk (shared_prefix.h)
   std::string state_path;     // resume state ("" = none)
 };
 
-// {"task", "scoring", "shots", "subjects": {name: {category, correct, total, accuracy, shots_used}},
+// {"task", "scoring", "shots", "subjects": {name: {category, correct, total, accuracy, min_shots, scores}},
 //  "categories": {name: {correct, total, accuracy}}, "micro_accuracy", "macro_accuracy", "questions"}.
 Json run_choice_task(const io::Checkpoint& checkpoint, EvalModel& model, const ChoiceTask& task,
                      const model::ModelOptions& options);

@@ -3,10 +3,12 @@
 // corpus the model was trained on (../shared/data/kjv/kjv.valid.txt, held out from training): each question
 // is the start of a sentence, the options its true continuation and three shuffles of the same words (the
 // model must know the language to prefer the real order). Log-likelihood scoring: full precision must score far above chance (25%), round-to-nearest
-// W4A4 must lose most of that, and an interrupted evaluation resumes from its finished subjects.
+// W4A4 must lose most of that, and an interrupted evaluation resumes from its finished subjects. Prefix reuse
+// gives the per-question scores of whole prompts on tiny-llama3 and tiny-deepseek-v3.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -106,8 +108,9 @@ void write_dataset(const std::string& dir, bool ceval, const std::vector<Item>& 
   }
 }
 
-Json evaluate(const std::string& dir, const std::vector<std::string>& extra, const std::string& name) {
-  std::vector<std::string> args{test::flatquant_binary(), "eval", "--model", test::shared_path("models/tiny-llama3"),
+Json evaluate(const std::string& dir, const std::vector<std::string>& extra, const std::string& name,
+              const std::string& model = "models/tiny-llama3") {
+  std::vector<std::string> args{test::flatquant_binary(), "eval", "--model", test::shared_path(model),
                                 "--seqlen", "1024", "--batch", "16", "--report", dir + "/" + name + ".json"};
   args.insert(args.end(), extra.begin(), extra.end());
   const test::ChildExit e = test::run_child(args, dir + "/" + name + ".log", 900, kOneThread);
@@ -182,6 +185,53 @@ TEST(ChoiceEvalE2E, CevalLayoutAndLetterScoringMechanics) {
   EXPECT_EQ(bad.code, kExitFailure);
   EXPECT_NE(read_file(dir + "/bad.log").find("college_physics_val.csv line 10"), std::string::npos)
       << read_file(dir + "/bad.log");
+}
+
+// Prefix reuse (--reuse-prefix, the default) against every prompt computed whole, 5-shot, round-to-nearest
+// W4A4 hooks active: the few-shot prefix's keys/values computed once give each option the score of the
+// whole prompt, up to float32 summation order (other GEMM and attention shapes), which a 4-bit activation
+// quantizer may turn into one code step somewhere. Measured on scores of magnitude ~30-55: tiny-deepseek-v3
+// at most 9.5e-6, tiny-llama3 at most 7.2e-6 but for one option at 1.1e-4 (one such code step).
+// Not 4-bit K/V caches on tiny-llama3 (covered per layer in frozen_layer_prefix_test.cpp): that model is then
+// so degraded that float summation order alone moves its scores by nats, whole prompts included (evaluating
+// 3 instead of 8 questions of a subject, i.e. another padding length, moved one score by 5.7).
+constexpr double kPrefixReuseScoreTol = 1e-3;
+
+TEST(ChoiceEvalE2E, PrefixReuseScoresEqualWholePrompts) {
+  FQ_REQUIRE_SHARED();
+  const std::string dir = test::scratch_dir("choice_e2e_prefix");
+  const std::vector<Item> items = make_items(read_file(test::shared_path("data/kjv/kjv.valid.txt")), 13);
+  constexpr int kQuestions = 4;
+  write_dataset(dir + "/mmlu", false, items, 2, kQuestions);
+  for (const std::string model : {"tiny-llama3", "tiny-deepseek-v3"}) {
+    const std::vector<std::string> task{"--task",  "mmlu", "--data",   dir + "/mmlu", "--scoring",     "loglik",
+                                        "--shots", "5",    "--method", "rtn",         "--reuse-prefix"};
+    std::vector<std::string> whole_args = task, reuse_args = task;
+    whole_args.push_back("false");
+    reuse_args.push_back("true");
+    const Json whole = evaluate(dir, whole_args, model + "_whole", "models/" + model);
+    const Json reuse = evaluate(dir, reuse_args, model + "_reuse", "models/" + model);
+    ASSERT_FALSE(whole.is_null() || reuse.is_null()) << model;
+    double worst = 0;
+    for (const auto& [name, subject] : whole["subjects"].items()) {
+      const Json& other = reuse["subjects"][name];
+      EXPECT_EQ(subject["correct"], other["correct"]) << model << " " << name;
+      ASSERT_EQ(subject["scores"].size(), static_cast<size_t>(kQuestions)) << model << " " << name;
+      for (size_t q = 0; q < subject["scores"].size(); ++q) {
+        for (int k = 0; k < 4; ++k) {
+          const double a = subject["scores"][q][k].get<double>(), b = other["scores"][q][k].get<double>();
+          worst = std::max(worst, std::abs(a - b));
+          EXPECT_NEAR(a, b, kPrefixReuseScoreTol) << model << " " << name << " question " << q << " option " << k;
+        }
+      }
+    }
+    EXPECT_EQ(whole["micro_accuracy"], reuse["micro_accuracy"]) << model;
+    EXPECT_EQ(whole["categories"], reuse["categories"]) << model;
+    std::printf("[e2e] %s 5-shot loglik rtn w4a4, %d questions: whole %.1fs, prefix reuse %.1fs, max |score "
+                "difference| %.2e, accuracy %.1f%%\n",
+                model.c_str(), 2 * kQuestions, whole["seconds"].get<double>(), reuse["seconds"].get<double>(), worst,
+                100 * reuse["micro_accuracy"].get<double>());
+  }
 }
 
 }  // namespace

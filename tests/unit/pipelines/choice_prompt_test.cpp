@@ -5,6 +5,8 @@
 #include "pipelines/evaluate/choice_prompt.h"
 #include "pipelines/evaluate/choice_task.h"
 #include "pipelines/evaluate/csv_table.h"
+#include "pipelines/evaluate/shared_prefix.h"
+#include "tests/support/shared_dir.h"
 
 namespace fq::pipelines {
 namespace {
@@ -58,6 +60,32 @@ TEST(ChoicePrompt, MmluAndCevalTemplates) {
   EXPECT_EQ(answer_continuation(ChoiceBenchmark::kCeval, q, 0, ChoiceScoring::kLetter), "A");
   EXPECT_EQ(subject(ChoiceBenchmark::kCeval, "my_new_exam", 0).category, "Other");
   EXPECT_EQ(subject(ChoiceBenchmark::kMmlu, "my_new_exam", 0).display, "my new exam");
+}
+
+// The prefix a subject's prompts share is the prompt without its question, and a prompt uses it only where
+// the prefix's own encoding is a token-prefix of the whole prompt's (else it is computed whole).
+TEST(ChoicePrompt, FewShotPrefixIsATokenPrefixOfEachPrompt) {
+  FQ_REQUIRE_SHARED();
+  const io::Tokenizer tok = io::Tokenizer::from_model_dir(test::shared_path("models/tiny-llama3"));
+  const ChoiceSubject s = subject(ChoiceBenchmark::kMmlu, "virology", 5);
+  const ChoiceQuestion q{"What?", {"w", "x", "y", "z"}, 2};
+  for (int shots : {0, 3, 5}) {
+    EXPECT_EQ(few_shot_prefix(ChoiceBenchmark::kMmlu, s, shots) + format_question(ChoiceBenchmark::kMmlu, q, false),
+              build_prompt(ChoiceBenchmark::kMmlu, s, q, shots));
+  }
+  FewShotPrefixes prefixes(tok, ChoiceBenchmark::kMmlu, s);
+  const std::vector<int64_t> prompt = tok.encode(build_prompt(ChoiceBenchmark::kMmlu, s, q, 3), true);
+  const std::vector<int64_t> prefix = tok.encode(few_shot_prefix(ChoiceBenchmark::kMmlu, s, 3), true);
+  ASSERT_LT(prefix.size(), prompt.size());
+  EXPECT_EQ(prefixes.shared_tokens(3, prompt), static_cast<int64_t>(prefix.size()));
+  // The prefix of another shot count is no token-prefix of this prompt; a prompt that is only the prefix
+  // has nothing of its own to run after it.
+  EXPECT_EQ(prefixes.shared_tokens(4, prompt), 0);
+  EXPECT_EQ(prefixes.shared_tokens(3, prefix), 0);
+  // Tokens that differ at the boundary (as where a tokenizer merges across it): computed whole.
+  std::vector<int64_t> merged = prompt;
+  merged[prefix.size() - 1] += 1;
+  EXPECT_EQ(prefixes.shared_tokens(3, merged), 0);
 }
 
 TEST(ChoiceResults, MicroMacroAndCategories) {
