@@ -189,13 +189,17 @@ TEST(ChoiceEvalE2E, CevalLayoutAndLetterScoringMechanics) {
 
 // Prefix reuse (--reuse-prefix, the default) against every prompt computed whole, 5-shot, round-to-nearest
 // W4A4 hooks active: the few-shot prefix's keys/values computed once give each option the score of the
-// whole prompt, up to float32 summation order (other GEMM and attention shapes), which a 4-bit activation
-// quantizer may turn into one code step somewhere. Measured on scores of magnitude ~30-55: tiny-deepseek-v3
-// at most 9.5e-6, tiny-llama3 at most 7.2e-6 but for one option at 1.1e-4 (one such code step).
+// whole prompt, up to float32 summation order (other GEMM and attention shapes). A 4-bit activation
+// quantizer turns that, rarely, into a code step somewhere, which moves a score further. Measured on scores
+// of magnitude ~30-55: tiny-deepseek-v3 all within 9.5e-6; tiny-llama3 all within 7.2e-6 but one option at
+// 1.1e-4 (on a 24-question 5-shot set: 94 of 96 within 2e-5, then 3.4e-5 and 8.9e-4). So: most scores within
+// the float-order bound, all within the code-step bound; a wrong position or key would move them all by ~1.
 // Not 4-bit K/V caches on tiny-llama3 (covered per layer in frozen_layer_prefix_test.cpp): that model is then
 // so degraded that float summation order alone moves its scores by nats, whole prompts included (evaluating
 // 3 instead of 8 questions of a subject, i.e. another padding length, moved one score by 5.7).
-constexpr double kPrefixReuseScoreTol = 1e-3;
+constexpr double kFloatOrderScoreTol = 1e-4;  // for at least kFloatOrderShare of the scores
+constexpr double kFloatOrderShare = 0.9;
+constexpr double kCodeStepScoreTol = 1e-2;    // for every score
 
 TEST(ChoiceEvalE2E, PrefixReuseScoresEqualWholePrompts) {
   FQ_REQUIRE_SHARED();
@@ -213,6 +217,7 @@ TEST(ChoiceEvalE2E, PrefixReuseScoresEqualWholePrompts) {
     const Json reuse = evaluate(dir, reuse_args, model + "_reuse", "models/" + model);
     ASSERT_FALSE(whole.is_null() || reuse.is_null()) << model;
     double worst = 0;
+    int scores = 0, within_float_order = 0;
     for (const auto& [name, subject] : whole["subjects"].items()) {
       const Json& other = reuse["subjects"][name];
       EXPECT_EQ(subject["correct"], other["correct"]) << model << " " << name;
@@ -221,16 +226,19 @@ TEST(ChoiceEvalE2E, PrefixReuseScoresEqualWholePrompts) {
         for (int k = 0; k < 4; ++k) {
           const double a = subject["scores"][q][k].get<double>(), b = other["scores"][q][k].get<double>();
           worst = std::max(worst, std::abs(a - b));
-          EXPECT_NEAR(a, b, kPrefixReuseScoreTol) << model << " " << name << " question " << q << " option " << k;
+          ++scores;
+          within_float_order += std::abs(a - b) <= kFloatOrderScoreTol;
+          EXPECT_NEAR(a, b, kCodeStepScoreTol) << model << " " << name << " question " << q << " option " << k;
         }
       }
     }
+    EXPECT_GE(within_float_order, kFloatOrderShare * scores) << model;
     EXPECT_EQ(whole["micro_accuracy"], reuse["micro_accuracy"]) << model;
     EXPECT_EQ(whole["categories"], reuse["categories"]) << model;
     std::printf("[e2e] %s 5-shot loglik rtn w4a4, %d questions: whole %.1fs, prefix reuse %.1fs, max |score "
-                "difference| %.2e, accuracy %.1f%%\n",
+                "difference| %.2e (%d of %d within %.0e), accuracy %.1f%%\n",
                 model.c_str(), 2 * kQuestions, whole["seconds"].get<double>(), reuse["seconds"].get<double>(), worst,
-                100 * reuse["micro_accuracy"].get<double>());
+                within_float_order, scores, kFloatOrderScoreTol, 100 * reuse["micro_accuracy"].get<double>());
   }
 }
 
