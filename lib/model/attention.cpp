@@ -89,7 +89,13 @@ at::Tensor chunked_forward(const at::Tensor& q, const at::Tensor& k, const at::T
     if (lse) lse->narrow(3, i0, rows).copy_(at::logsumexp(scores, -1).view({qg.size(0), kv_heads, -1, rows}));
     const at::Tensor probs = at::softmax(scores, -1).to(v.scalar_type());
     at::Tensor chunk_out = at::matmul(probs.narrow(-1, past, keys), v.narrow(2, 0, keys));
-    if (past > 0) chunk_out = chunk_out + times_shared(probs.narrow(-1, 0, past), past_v);
+    if (past > 0) {
+      // Summed in at least float32, then one rounding to the compute dtype, as the one product over
+      // [past; own] of a whole sequence has (bf16 would otherwise round twice).
+      const c10::ScalarType sum_dtype = v.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+      chunk_out = (chunk_out.to(sum_dtype) + times_shared(probs.narrow(-1, 0, past), past_v).to(sum_dtype))
+                      .to(v.scalar_type());
+    }
     out.narrow(3, i0, rows).copy_(chunk_out.view({qg.size(0), kv_heads, -1, rows, v.size(3)}));
   }
   return out.view({q.size(0), q.size(1), s, v.size(3)});

@@ -140,6 +140,21 @@ TEST(Attention, AfterPrefixEqualsRowsOfTheWholeSequences) {
     // Not vacuous: without the prefix the rows are another attention.
     EXPECT_GT(test::relative_l2(causal_attention(own.q, own.k, own.v, 0.3), reference), 0.1);
   }
+  // bfloat16 (the GPU evaluation dtype) stays as close to the reference as the whole-sequence attention.
+  const Shape sh = kShapes[1];
+  const Inputs own = random_inputs(sh, 22), prefix = random_inputs({1, sh.heads, sh.kv_heads, 6, sh.d_qk, sh.d_v}, 23);
+  auto whole = [&](const at::Tensor& p, const at::Tensor& t) {
+    return at::cat({p.expand({sh.b, p.size(1), p.size(2), p.size(3)}), t}, 2);
+  };
+  const at::Tensor reference =
+      test::ref_causal_attention(whole(prefix.q, own.q), whole(prefix.k, own.k), whole(prefix.v, own.v), 0.3)
+          .narrow(2, 6, sh.s);
+  auto bf16 = [](const at::Tensor& t) { return t.to(at::kBFloat16); };
+  const at::Tensor out_bf16 = causal_attention_after_prefix(bf16(own.q), bf16(own.k), bf16(own.v), bf16(prefix.k),
+                                                            bf16(prefix.v), 0.3);
+  EXPECT_EQ(out_bf16.scalar_type(), at::kBFloat16);
+  EXPECT_LT(test::relative_l2(out_bf16, reference), kAttentionBf16RelTol);
+
   const Inputs in = random_inputs(kShapes[1], 21);
   EXPECT_THROW(causal_attention_after_prefix(in.q, in.k, in.v, in.k, in.v, 0.3), fq::Error);  // batch 2, not 1
   EXPECT_THROW(causal_attention_after_prefix(in.q, in.k, in.v, in.k.narrow(0, 0, 1).narrow(3, 0, 8),
