@@ -38,4 +38,23 @@ std::map<int64_t, NamedTensors> random_frozen_layers(const io::ModelConfig& conf
   return layers;
 }
 
+NamedTensors random_frozen_layer(const io::ModelConfig& config, int64_t layer, const FlatOptions& options,
+                                 uint64_t seed) {
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+  FlatLayer flat(config, layer, options, gen, at::kCPU);
+  perturb(flat, seed + 1, /*clip_logit_mean=*/3.0);
+  return flat.export_frozen();
+}
+
+FrozenQuantOptions frozen_quant_options(const FlatOptions& options, QuantBackend backend) {
+  FrozenQuantOptions q;
+  q.weight = options.linear.weight;
+  q.act = options.linear.act;
+  q.q_cache = options.q_cache;
+  q.k_cache = options.k_cache;
+  q.v_cache = options.v_cache;
+  q.backend = backend;
+  return q;
+}
+
 }  // namespace fq::flat::test

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "lib/flat/flat_layer.h"
+#include "lib/flat/frozen_layer.h"
 #include "lib/io/model_config.h"
 
 namespace fq::flat::test {
@@ -20,5 +21,13 @@ void perturb(FlatLayer& flat, uint64_t seed, double clip_logit_mean, bool scales
 // random rotations) with perturbed clip factors.
 std::map<int64_t, NamedTensors> random_frozen_layers(const io::ModelConfig& config, const FlatOptions& options,
                                                      uint64_t seed, double clip_logit_mean);
+
+// One layer's frozen parameters: FlatLayer's initialisation from `seed`, perturbed from seed + 1 with clip
+// logits ~ N(3, 1) (factors ~ 0.88 .. 0.98) and perturbed scales.
+NamedTensors random_frozen_layer(const io::ModelConfig& config, int64_t layer, const FlatOptions& options,
+                                 uint64_t seed);
+
+// The evaluation's quantizer settings of a calibration's `options`, on `backend`.
+FrozenQuantOptions frozen_quant_options(const FlatOptions& options, QuantBackend backend);
 
 }  // namespace fq::flat::test

@@ -62,24 +62,6 @@ FlatOptions flat_options(bool per_expert) {
   return o;
 }
 
-FrozenQuantOptions frozen_options(const FlatOptions& o, QuantBackend backend) {
-  FrozenQuantOptions q;
-  q.weight = o.linear.weight;
-  q.act = o.linear.act;
-  q.q_cache = o.q_cache;
-  q.k_cache = o.k_cache;
-  q.v_cache = o.v_cache;
-  q.backend = backend;
-  return q;
-}
-
-NamedTensors frozen_parameters(const Fixture& f, const FlatOptions& o, uint64_t seed) {
-  at::Generator gen = at::detail::createCPUGenerator(seed);
-  FlatLayer flat(f.config, f.layer, o, gen, at::kCPU);
-  test::perturb(flat, seed + 1, /*clip_logit_mean=*/3.0);  // clip factors ~ 0.88 .. 0.98
-  return flat.export_frozen();
-}
-
 at::Tensor forward(const Fixture& f, const model::LayerWeights& w, model::LayerHooks& hooks) {
   at::Generator gen = at::detail::createCPUGenerator(5);
   const at::Tensor x = at::randn({2, 8, f.config.hidden_size}, gen, at::kFloat);
@@ -128,13 +110,13 @@ TEST(FrozenLayerInt4, IsTheFakeBackendWithBf16LinearOutputs) {
     for (const Fixture& f : fixtures()) {
       const std::string what = f.name + (per_expert ? " (per-expert)" : "");
       const FlatOptions o = flat_options(per_expert);
-      const NamedTensors frozen = frozen_parameters(f, o, 7);
+      const NamedTensors frozen = test::random_frozen_layer(f.config, f.layer, o, 7);
       model::LayerWeights fake_w = model::test::clone_layer(f.weights);
       model::LayerWeights int4_w = model::test::clone_layer(f.weights);
       model::LayerWeights rounded_w = model::test::clone_layer(f.weights);
-      FrozenLayer fake(f.config, f.layer, fake_w, frozen, frozen_options(o, QuantBackend::kFake));
-      FrozenLayer int4(f.config, f.layer, int4_w, frozen, frozen_options(o, QuantBackend::kInt4));
-      test::Bf16OutputFake rounded(f.config, f.layer, rounded_w, frozen, frozen_options(o, QuantBackend::kFake));
+      FrozenLayer fake(f.config, f.layer, fake_w, frozen, test::frozen_quant_options(o, QuantBackend::kFake));
+      FrozenLayer int4(f.config, f.layer, int4_w, frozen, test::frozen_quant_options(o, QuantBackend::kInt4));
+      test::Bf16OutputFake rounded(f.config, f.layer, rounded_w, frozen, test::frozen_quant_options(o, QuantBackend::kFake));
 
       const WeightMemory& m = int4.weight_memory();
       EXPECT_EQ(m.int4_linears, quantized_linears(f)) << what;
@@ -167,11 +149,11 @@ TEST(FrozenLayerInt4, QuantizersTheKernelsCannotTakeFallBackToFake) {
   for (const Fixture& f : fixtures()) {
     FlatOptions o = flat_options(false);
     o.linear.weight.symmetric = false;  // the GEMM takes symmetric weight codes only
-    const NamedTensors frozen = frozen_parameters(f, o, 8);
+    const NamedTensors frozen = test::random_frozen_layer(f.config, f.layer, o, 8);
     model::LayerWeights fake_w = model::test::clone_layer(f.weights);
     model::LayerWeights int4_w = model::test::clone_layer(f.weights);
-    FrozenLayer fake(f.config, f.layer, fake_w, frozen, frozen_options(o, QuantBackend::kFake));
-    FrozenLayer int4(f.config, f.layer, int4_w, frozen, frozen_options(o, QuantBackend::kInt4));
+    FrozenLayer fake(f.config, f.layer, fake_w, frozen, test::frozen_quant_options(o, QuantBackend::kFake));
+    FrozenLayer int4(f.config, f.layer, int4_w, frozen, test::frozen_quant_options(o, QuantBackend::kInt4));
     EXPECT_EQ(int4.weight_memory().int4_linears, 0) << f.name;
     EXPECT_EQ(int4.weight_memory().fake_linears, quantized_linears(f)) << f.name;
     EXPECT_FALSE(on_meta(int4_w)) << f.name;

@@ -55,24 +55,6 @@ FlatOptions flat_options() {
   return o;
 }
 
-FrozenQuantOptions frozen_options(const FlatOptions& o, QuantBackend backend) {
-  FrozenQuantOptions q;
-  q.weight = o.linear.weight;
-  q.act = o.linear.act;
-  q.q_cache = o.q_cache;
-  q.k_cache = o.k_cache;
-  q.v_cache = o.v_cache;
-  q.backend = backend;
-  return q;
-}
-
-NamedTensors frozen_parameters(const Fixture& f, const FlatOptions& o, uint64_t seed) {
-  at::Generator gen = at::detail::createCPUGenerator(seed);
-  FlatLayer flat(f.config, f.layer, o, gen, at::kCPU);
-  test::perturb(flat, seed + 1, /*clip_logit_mean=*/3.0);
-  return flat.export_frozen();
-}
-
 TEST(FrozenLayerPrefix, SequencesAfterASharedPrefixMatchWholeSequences) {
   const int64_t past = 11, s = 6, n = 3;
   for (const Fixture& f : fixtures()) {
@@ -82,8 +64,8 @@ TEST(FrozenLayerPrefix, SequencesAfterASharedPrefixMatchWholeSequences) {
         const std::string what = f.name + (flatquant ? ", flatquant" : ", rtn") +
                                  (backend == QuantBackend::kInt4 ? ", int4" : ", fake");
         model::LayerWeights w = model::test::clone_layer(f.weights);
-        FrozenLayer hooks(f.config, f.layer, w, flatquant ? frozen_parameters(f, o, 65) : NamedTensors{},
-                          frozen_options(o, backend));
+        FrozenLayer hooks(f.config, f.layer, w, flatquant ? test::random_frozen_layer(f.config, f.layer, o, 65) : NamedTensors{},
+                          test::frozen_quant_options(o, backend));
         at::Generator gen = at::detail::createCPUGenerator(66);
         const at::Tensor prefix = at::randn({1, past, f.config.hidden_size}, gen, at::kFloat);
         const at::Tensor own = at::randn({n, s, f.config.hidden_size}, gen, at::kFloat);
