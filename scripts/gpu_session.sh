@@ -68,7 +68,7 @@ fi
 if has test; then
   # ../shared does not travel: the staged copy of what the GPU tests read stands in for it.
   step test_gpu 240 env FLATQUANT_SHARED_DIR="$root/.anchor" ./build/tests/test_gpu --gtest_output="xml:$out/test_gpu.xml"
-  grep -E "^\[  (FAILED|SKIPPED|PASSED) |^\[int4 gpu\]|Failure|Which is" "$out/test_gpu.log" | head -40
+  grep -E "^\[  (FAILED|SKIPPED|PASSED) |^\[int4 gpu\]|^\[prefix gpu\]|Failure|Which is" "$out/test_gpu.log" | head -40
 fi
 
 if has numerics; then

@@ -1,21 +1,23 @@
 // W4A4 GEMM with Hopper warpgroup MMA (wgmma, sm_90a), int8 MMA fed from int4.
 //
-// CTA tile 128 x 256, two warpgroups of 64 rows each, 128 k per step. No packed tile touches shared memory:
-//   A (activations): each thread loads its fragment rows straight from global memory (16 bytes = 32 codes
-//     per row per step) and expands them in registers; wgmma reads A from registers.
-//   B (weights): each thread loads one weight row's 64 packed bytes, expands them to int8 and stores them as
-//     one 128-byte line of the 128-byte-swizzled K-major layout that wgmma reads from shared memory.
+// CTA tile 128 x 256, two warpgroups of 64 rows each, 128 k per step.
+//   Packed tiles (A: 128 rows x 64 bytes, B: 256 rows x 64 bytes per step) stream into a ring of kStages
+//     shared-memory stages with cp.async, kStages - 1 steps ahead of the MMA, so that the global-load latency
+//     hides behind several steps of tensor-core work. Each thread copies exactly the packed bytes it later
+//     reads (its two A fragment rows' 16-byte chunks, its weight row's 64 bytes), so a stage needs only the
+//     thread's own cp.async.wait_group, never a barrier.
+//   A (activations): each thread expands its fragment words in registers; wgmma reads A from registers.
+//   B (weights): each thread expands its weight row to int8 and stores it as one 128-byte line of the
+//     128-byte-swizzled K-major layout that wgmma reads from shared memory (double-buffered).
 // k is permuted inside each 128-wide step (the same way for A and B, so the sum is unchanged): lane c of a
 // quad takes the packed bytes [16c, 16c+16) = 4 words; word j feeds 32-wide k-step j, its even codes the
 // fragment slots [4c, 4c+4), its odd codes [16+4c, 16+4c+4) (int4_lo_x16 / int4_hi_x16).
-// Pipeline: registers hold the packed data of the next two steps; the expanded B is double-buffered in
-// shared memory; each step issues 4 wgmma asynchronously and overlaps them with the global loads of step
-// t + 2 and the expansion of B(t + 1). Tiles are rasterised in groups of 8 row tiles that walk all column
-// tiles together, so that a wave reuses its weight tiles from L2.
-// Measured (docs/BENCHMARKS.md, ncu): ~720-830 TOPS on LLaMA-70B shapes, limited by the latency of the
-// global loads into registers (one CTA of 8 warps per SM at 244 registers). An interleaved (no-swizzle)
-// layout with column tiles fastest ran within +-7% (better for short K, worse for wide N) and was dropped.
-#include <type_traits>
+// Each step issues 4 wgmma asynchronously and overlaps them with the cp.async of step t + kStages - 1 and the
+// expansion of B(t + 1) into the other buffer. Tiles are rasterised in groups of 8 row tiles that walk all
+// column tiles together, so that a wave reuses its weight tiles from L2.
+// History (docs/BENCHMARKS.md): loading the packed operands straight into registers two steps ahead ran at
+// ~720-830 TOPS, 57% of the stall cycles waiting on those loads; an interleaved (no-swizzle) B layout with
+// column tiles fastest ran within +-7% of the swizzled one and was dropped.
 
 #include "kernels/cuda/cuda_check.cuh"
 #include "kernels/cuda/sm80_primitives.cuh"
@@ -32,7 +34,11 @@ constexpr int kThreads = 256;                 // two warpgroups; thread t also e
 constexpr int kLineBytes = kBK;               // one weight row's int8 values of a step
 constexpr int kAtomBytes = 8 * kLineBytes;    // a swizzle atom: 8 lines
 constexpr int kTileBytes = kBN * kLineBytes;  // the int8 B tile of one step
-constexpr int kSmemBytes = 2 * kTileBytes + kAtomBytes;  // double buffer + slack to align the atoms
+constexpr int kPackedABytes = kBM * kBK / 2;            // packed A of one step
+constexpr int kStageBytes = kPackedABytes + kBN * kBK / 2;  // + packed B
+constexpr int kStages = 4;                                // steps of packed data in flight
+// Expanded B double buffer (1024-byte aligned atoms first), the packed stages, slack to align the atoms.
+constexpr int kSmemBytes = 2 * kTileBytes + kStages * kStageBytes + kAtomBytes;
 constexpr int kRasterGroup = 8;               // row tiles per rasterisation group
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -104,22 +110,13 @@ __device__ __forceinline__ uint32_t word(const uint4& v, int j) {
   return j == 0 ? v.x : (j == 1 ? v.y : (j == 2 ? v.z : v.w));
 }
 
-__device__ __forceinline__ uint4 load16(const uint8_t* p, bool valid) {
-  return valid ? __ldg(reinterpret_cast<const uint4*>(p)) : make_uint4(0, 0, 0, 0);
-}
-
-// Packed data of one 128-wide k-step held by one thread.
-struct PackedStep {
-  uint4 a[2];  // A rows g and g + 8 of this warp, bytes [16c, 16c + 16)
-  uint4 b[4];  // weight row `tid`, all 64 bytes
-};
-
 template <bool kASigned>
 __global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4GemmArgs args) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ __align__(1024) uint8_t smem_raw[];
   // Swizzle atoms need 1024-byte alignment; the launch reserves the slack.
   uint8_t* smem = smem_raw + ((kAtomBytes - (smem_addr(smem_raw) % kAtomBytes)) % kAtomBytes);
+  uint8_t* stages = smem + 2 * kTileBytes;
   // Grouped rasterisation (as Triton's GROUP_SIZE_M): blocks walk kRasterGroup row tiles x all column tiles.
   const int64_t col_tiles = ceil_div(args.n, kBN);
   const int64_t row_tiles = gridDim.x / col_tiles;
@@ -148,26 +145,48 @@ __global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4
   const bool a_valid0 = warp_row0 < rows_a;
   const bool a_valid1 = warp_row0 + 8 < rows_a;
   const bool b_valid = tid < rows_b;
+  // Where this thread's packed bytes sit in a stage: its A chunks at rows g and g + 8, and its weight row,
+  // whose 16-byte chunk q goes to slot q ^ ((tid / 2) % 4) so that the 8 lanes of a shared-memory phase,
+  // reading chunk q of 8 consecutive rows, hit distinct banks.
+  const int a_off0 = warp_row0 * (kBK / 2) + 16 * quad;
+  const int a_off1 = a_off0 + 8 * (kBK / 2);
+  const int b_off = kPackedABytes + tid * (kBK / 2);
+  const int b_swz = (tid / 2) % 4;
   // This thread's expanded weight row is line tid % 8 of atom tid / 8.
   uint8_t* b_line = smem + (tid / 8) * kAtomBytes + (tid % 8) * kLineBytes;
 
-  auto load_step = [&](PackedStep& p, int kt) {
-    const int64_t kbyte = static_cast<int64_t>(kt) * (kBK / 2);
-    const bool a_in_k = kbyte + 16 * quad < row_bytes;  // K % 32 == 0: chunks are whole
-    p.a[0] = load16(a_row0 + kbyte, a_valid0 && a_in_k);
-    p.a[1] = load16(a_row1 + kbyte, a_valid1 && a_in_k);
+  // Packed data of step kt into its stage (zero-filled outside the operands); always one commit group, so
+  // that the wait counts below hold at the tail.
+  auto fetch_step = [&](int kt) {
+    if (kt < ktiles) {
+      uint8_t* st = stages + (kt % kStages) * kStageBytes;
+      const int64_t kbyte = static_cast<int64_t>(kt) * (kBK / 2);
+      const bool a_in_k = kbyte + 16 * quad < row_bytes;  // K % 32 == 0: chunks are whole
+      const bool a0 = a_valid0 && a_in_k;
+      const bool a1 = a_valid1 && a_in_k;
+      cp_async_16(st + a_off0, a0 ? a_row0 + kbyte : args.a, a0);
+      cp_async_16(st + a_off1, a1 ? a_row1 + kbyte : args.a, a1);
 #pragma unroll
-    for (int q = 0; q < 4; ++q) p.b[q] = load16(b_row + kbyte + 16 * q, b_valid && kbyte + 16 * q < row_bytes);
+      for (int q = 0; q < 4; ++q) {
+        const bool b = b_valid && kbyte + 16 * q < row_bytes;
+        cp_async_16(st + b_off + 16 * (q ^ b_swz), b ? b_row + kbyte + 16 * q : args.b, b);
+      }
+    }
+    cp_async_commit();
   };
-  auto store_b = [&](const PackedStep& p, int buf) {
+  auto expand_b = [&](int kt, int buf) {
+    const uint8_t* st = stages + (kt % kStages) * kStageBytes + b_off;
+    uint4 p[4];
+#pragma unroll
+    for (int q = 0; q < 4; ++q) p[q] = *reinterpret_cast<const uint4*>(st + 16 * (q ^ b_swz));
+    uint8_t* line = b_line + buf * kTileBytes;
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      const uint4 lo = make_uint4(int4_lo_x16(word(p.b[0], j)), int4_lo_x16(word(p.b[1], j)),
-                                  int4_lo_x16(word(p.b[2], j)), int4_lo_x16(word(p.b[3], j)));
-      const uint4 hi = make_uint4(int4_hi_x16(word(p.b[0], j)), int4_hi_x16(word(p.b[1], j)),
-                                  int4_hi_x16(word(p.b[2], j)), int4_hi_x16(word(p.b[3], j)));
+      const uint4 lo = make_uint4(int4_lo_x16(word(p[0], j)), int4_lo_x16(word(p[1], j)),
+                                  int4_lo_x16(word(p[2], j)), int4_lo_x16(word(p[3], j)));
+      const uint4 hi = make_uint4(int4_hi_x16(word(p[0], j)), int4_hi_x16(word(p[1], j)),
+                                  int4_hi_x16(word(p[2], j)), int4_hi_x16(word(p[3], j)));
       // k-step j = 16-byte chunks 2j (even codes) and 2j + 1 (odd codes) of the line, swizzled.
-      uint8_t* line = b_line + buf * kTileBytes;
       *reinterpret_cast<uint4*>(line + (((2 * j) ^ (tid % 8)) * 16)) = lo;
       *reinterpret_cast<uint4*>(line + (((2 * j + 1) ^ (tid % 8)) * 16)) = hi;
     }
@@ -176,32 +195,34 @@ __global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4
   int acc[128];
 #pragma unroll
   for (int i = 0; i < 128; ++i) acc[i] = 0;
-  PackedStep packed[2];
 
-  load_step(packed[0], 0);
-  if (ktiles > 1) load_step(packed[1], 1);
-  store_b(packed[0], 0);
+  for (int kt = 0; kt < kStages - 1; ++kt) fetch_step(kt);
+  cp_async_wait<kStages - 2>();  // step 0 has landed
+  expand_b(0, 0);
   fence_proxy_async();
   __syncthreads();
 #pragma unroll
   for (int i = 0; i < 128; ++i) fence_operand(acc[i]);
 
-  // Step t: expand A(t) in registers, issue its 4 wgmma on B buffer S = t % 2, and while they run load the
-  // packed data of step t + 2 and expand B(t + 1) into the other buffer (last read by step t - 1, complete).
-  // NOTES: the wait is for ALL groups (wait_group 0) before the next A expansion: ptxas serialises every
-  // wgmma of a kernel in which any wgmma input register (A fragments, accumulators) is written while a group
-  // is in flight. S is a compile-time index so that the packed arrays stay in registers.
-  auto step = [&](auto slot, int t) {
-    constexpr int S = decltype(slot)::value;
+  // Step t: expand A(t) in registers, issue its 4 wgmma on B buffer t % 2, and while they run fetch step
+  // t + kStages - 1 (into the stage step t - 1 used, read by now) and expand B(t + 1) into the other buffer
+  // (last read by step t - 1, complete). NOTE: the wait is for ALL groups (wait_group 0) before the next A
+  // expansion: ptxas serialises every wgmma of a kernel in which any wgmma input register (A fragments,
+  // accumulators) is written while a group is in flight.
+#pragma unroll 1
+  for (int t = 0; t < ktiles; ++t) {
+    const uint8_t* st = stages + (t % kStages) * kStageBytes;
+    const uint4 pa0 = *reinterpret_cast<const uint4*>(st + a_off0);
+    const uint4 pa1 = *reinterpret_cast<const uint4*>(st + a_off1);
     uint32_t frag[4][4];  // [k-step][register]
     uint64_t desc[4];
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      frag[j][0] = int4_lo_x16(word(packed[S].a[0], j));
-      frag[j][1] = int4_lo_x16(word(packed[S].a[1], j));
-      frag[j][2] = int4_hi_x16(word(packed[S].a[0], j));
-      frag[j][3] = int4_hi_x16(word(packed[S].a[1], j));
-      desc[j] = swizzled_desc(smem + S * kTileBytes, j);
+      frag[j][0] = int4_lo_x16(word(pa0, j));
+      frag[j][1] = int4_lo_x16(word(pa1, j));
+      frag[j][2] = int4_hi_x16(word(pa0, j));
+      frag[j][3] = int4_hi_x16(word(pa1, j));
+      desc[j] = swizzled_desc(smem + (t % 2) * kTileBytes, j);
       // Pinned before the fence: an input defined between the wgmmas of a stage serialises them.
       fence_operand(desc[j]);
 #pragma unroll
@@ -217,18 +238,13 @@ __global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4
       }
     }
     wgmma_commit();
-    if (t + 2 < ktiles) load_step(packed[S], t + 2);
-    if (t + 1 < ktiles) store_b(packed[1 - S], 1 - S);
+    fetch_step(t + kStages - 1);
+    cp_async_wait<kStages - 2>();  // step t + 1 has landed
+    if (t + 1 < ktiles) expand_b(t + 1, (t + 1) % 2);
     wgmma_wait<0>();
     fence_proxy_async();
     __syncthreads();
-  };
-#pragma unroll 1
-  for (int t = 0; t < ktiles; t += 2) {
-    step(std::integral_constant<int, 0>{}, t);
-    if (t + 1 < ktiles) step(std::integral_constant<int, 1>{}, t + 1);
   }
-  wgmma_wait<0>();
 #pragma unroll
   for (int i = 0; i < 128; ++i) fence_operand(acc[i]);
 
