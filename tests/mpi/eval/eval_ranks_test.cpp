@@ -1,7 +1,7 @@
 // `flatquant eval` pipelined over several ranks (mpirun) on the tiny reference models: 2 and 3 ranks give
 // the perplexity of one rank bit for bit (each micro-batch goes through the same layer calls in the same
 // order, on the CPU with one thread per rank), with RTN, with calibrated FlatQuant transforms, and for the
-// multiple-choice tasks; more ranks than layers is a clear error, and a rank that fails alone ends the job
+// multiple-choice tasks (with and without the few-shot prefix reuse); more ranks than layers is a clear error, and a rank that fails alone ends the job
 // instead of leaving the others waiting.
 #include <chrono>
 #include <cstdio>
@@ -107,6 +107,9 @@ Json without_seconds(Json report) {
   return report["result"];
 }
 
+// Prefix reuse on (the default): 1, 2 and 3 ranks give the same results and per-question scores, bit for bit
+// (the pipeline runs each micro-batch's prefix through the same layer calls as the walk does); off, 1 and 3
+// ranks likewise, and the two agree within the prefix-reuse bounds of test::expect_choice_scores_agree.
 TEST(MpiEval, ChoiceTasksOnSeveralRanksScoreLikeOneRank) {
   FQ_REQUIRE_SHARED();
   const std::string dir = test::scratch_dir("mpi_eval_choice");
@@ -114,20 +117,42 @@ TEST(MpiEval, ChoiceTasksOnSeveralRanksScoreLikeOneRank) {
       test::make_choice_items(read_file(test::shared_path("data/kjv/kjv.valid.txt")), 7);
   test::write_choice_dataset(dir + "/mmlu", false, items, 3, 4);
   test::write_choice_dataset(dir + "/ceval", true, items, 2, 5);
-  const std::vector<std::string> model{"--model", test::shared_path("models/tiny-llama3"), "--seqlen", "512",
-                                       "--batch", "3", "--method", "rtn"};
+  const std::vector<std::string> model{"--model", test::shared_path("models/tiny-llama3"), "--seqlen", "1024",
+                                       "--batch", "3", "--method", "rtn", "--shots", "3"};
   for (const auto& [task, scoring] : {std::pair<std::string, std::string>{"mmlu", "loglik"}, {"ceval", "letter"}}) {
     std::vector<std::string> args = model;
-    args.insert(args.end(), {"--task", task, "--data", dir + "/" + task, "--scoring", scoring, "--shots", "1"});
-    const Json one = evaluate(1, dir, task + "_np1", args);
-    const Json three = evaluate(3, dir, task + "_np3", args);
-    ASSERT_FALSE(one.is_null() || three.is_null());
-    EXPECT_EQ(one["result"]["questions"], task == "mmlu" ? 12 : 10);
-    EXPECT_EQ(without_seconds(three), without_seconds(one)) << task;
+    args.insert(args.end(), {"--task", task, "--data", dir + "/" + task, "--scoring", scoring, "--reuse-prefix"});
+    Json reuse[4], whole[4];  // by rank count
+    for (int ranks : {1, 2, 3}) {
+      std::vector<std::string> on = args;
+      on.push_back("true");
+      const std::string name = task + "_np" + std::to_string(ranks);
+      reuse[ranks] = evaluate(ranks, dir, name, on);
+      ASSERT_FALSE(reuse[ranks].is_null());
+      // Every prompt of a subject after one shared prefix: each walk computes far fewer tokens than whole.
+      EXPECT_NE(read_file(dir + "/" + name + ".log").find("prefixes=1"), std::string::npos)
+          << read_file(dir + "/" + name + ".log");
+      if (ranks > 1) EXPECT_EQ(without_seconds(reuse[ranks]), without_seconds(reuse[1])) << task << ", " << ranks << " ranks";
+    }
+    EXPECT_EQ(reuse[1]["result"]["questions"], task == "mmlu" ? 12 : 10);
+    for (int ranks : {1, 3}) {
+      std::vector<std::string> off = args;
+      off.push_back("false");
+      whole[ranks] = evaluate(ranks, dir, task + "_whole_np" + std::to_string(ranks), off);
+      ASSERT_FALSE(whole[ranks].is_null());
+    }
+    EXPECT_EQ(without_seconds(whole[3]), without_seconds(whole[1])) << task << " without prefix reuse";
+    const test::ChoiceScoreAgreement a =
+        test::expect_choice_scores_agree(whole[1]["result"], reuse[3]["result"], task + " 3 ranks reuse vs whole");
+    std::printf("[ measure  ] %s %s: prefix reuse (1/2/3 ranks) vs whole prompts: max |score difference| %.2e (%d of "
+                "%d within %.0e); 1 rank %.2f s whole, %.2f s reuse; 3 ranks %.2f s whole, %.2f s reuse\n",
+                task.c_str(), scoring.c_str(), a.worst, a.within_float_order, a.scores, test::kFloatOrderScoreTol,
+                whole[1]["result"]["seconds"].get<double>(), reuse[1]["result"]["seconds"].get<double>(),
+                whole[3]["result"]["seconds"].get<double>(), reuse[3]["result"]["seconds"].get<double>());
   }
   // A 2-rank run resumes the state a 1-rank run left: rank 0 reads it and every rank skips the subject.
   std::vector<std::string> args = model;
-  args.insert(args.end(), {"--task", "mmlu", "--data", dir + "/mmlu", "--scoring", "loglik", "--shots", "1"});
+  args.insert(args.end(), {"--task", "mmlu", "--data", dir + "/mmlu", "--scoring", "loglik", "--reuse-prefix", "true"});
   Json state = read_json_file(dir + "/mmlu_np1.json.state.json");
   for (const std::string subject : {"high_school_world_history", "virology"}) state["subjects"].erase(subject);
   write_json_file_atomic(dir + "/resumed.json.state.json", state);
