@@ -41,17 +41,21 @@ at::Tensor embed_tokens(const io::Checkpoint& checkpoint, const at::Tensor& inpu
 }
 
 void layer_forward_batches(const io::ModelConfig& config, const LayerWeights& weights, LayerHooks& hooks,
-                           std::vector<PrefixedBatch>& batches, int64_t micro_batch) {
+                           std::vector<PrefixedBatch>& batches, int64_t micro_batch, PrefixKv* kept) {
   FQ_CHECK(micro_batch > 0, "micro_batch must be positive, got ", micro_batch);
+  FQ_CHECK(kept == nullptr || batches.size() == 1, "prefix keys/values are kept for one batch, got ", batches.size());
   at::NoGradGuard no_grad;
   for (PrefixedBatch& batch : batches) {
+    PrefixKv own;
+    PrefixKv& prefix_kv = kept ? *kept : own;
     const int64_t n = batch.hidden.size(0), s = batch.hidden.size(1);
-    const int64_t past = batch.prefix.defined() ? batch.prefix.size(1) : 0;
+    const int64_t past = batch.prefix.defined() ? batch.prefix.size(1)
+                         : prefix_kv.key.defined() ? prefix_kv.key.size(2)
+                                                   : 0;
     const RopeTables rope =
         RotaryEmbedding::for_model(config).tables(past + s, batch.hidden.scalar_type(), batch.hidden.device());
-    PrefixKv prefix_kv;
-    if (past > 0) {
-      FQ_CHECK(batch.prefix.dim() == 3 && batch.prefix.size(0) == 1,
+    if (batch.prefix.defined()) {
+      FQ_CHECK(batch.prefix.dim() == 3 && batch.prefix.size(0) == 1 && past > 0,
                "a shared prefix is one sequence [1, P, hidden], got ", batch.prefix.sizes());
       const PrefixKvUse keep{nullptr, &prefix_kv};
       batch.prefix = layer_forward(config, weights, batch.prefix, rope.positions(0, past), hooks, keep);

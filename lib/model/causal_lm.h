@@ -17,6 +17,7 @@
 #include "lib/io/checkpoint.h"
 #include "lib/model/layer_hooks.h"
 #include "lib/model/layer_weights.h"
+#include "lib/model/prefix_kv.h"
 
 namespace fq::model {
 
@@ -63,8 +64,11 @@ at::Tensor embed_tokens(const io::Checkpoint& checkpoint, const at::Tensor& inpu
 // batch's prefix runs once, its keys/values kept for this layer only, then its sequences attend to them,
 // `micro_batch` at a time. Under no-grad. The one walk of a layer: the layer-by-layer walk and the
 // pipeline stages (resident_layers.h) both call it.
+// `kept` (one batch only): the prefix's keys/values outlive the call there. A batch with a prefix stores
+// them into *kept; a batch without one continues the prefix *kept holds (none if empty): a pipeline stage
+// runs a prefix with the first micro-batch of its rows and the later ones after it.
 void layer_forward_batches(const io::ModelConfig& config, const LayerWeights& weights, LayerHooks& hooks,
-                           std::vector<PrefixedBatch>& batches, int64_t micro_batch);
+                           std::vector<PrefixedBatch>& batches, int64_t micro_batch, PrefixKv* kept = nullptr);
 
 // hidden: [n, s, hidden] in options.dtype on options.device. Runs every decoder layer over all n sequences,
 // options.micro_batch at a time, under no-grad; returns the last layer's output.

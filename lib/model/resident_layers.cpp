@@ -21,17 +21,30 @@ ResidentLayers::ResidentLayers(const io::Checkpoint& checkpoint, int64_t first, 
   }
 }
 
+void ResidentLayers::check_shapes(const PrefixedBatch& batch) const {
+  FQ_CHECK(batch.hidden.dim() == 3 && batch.hidden.size(2) == config_.hidden_size &&
+               (!batch.prefix.defined() || (batch.prefix.dim() == 3 && batch.prefix.size(2) == config_.hidden_size)),
+           "decoder layers ", first_, "..", end() - 1, " take [batch, seq, ", config_.hidden_size,
+           "] hidden states, got ", batch.hidden.sizes(), batch.prefix.defined() ? " after a prefix " : "",
+           batch.prefix.defined() ? batch.prefix.sizes() : at::IntArrayRef());
+}
+
 void ResidentLayers::forward(std::vector<PrefixedBatch>& batches) {
-  for (const PrefixedBatch& batch : batches) {
-    FQ_CHECK(batch.hidden.dim() == 3 && batch.hidden.size(2) == config_.hidden_size &&
-                 (!batch.prefix.defined() || (batch.prefix.dim() == 3 && batch.prefix.size(2) == config_.hidden_size)),
-             "decoder layers ", first_, "..", end() - 1, " take [batch, seq, ", config_.hidden_size,
-             "] hidden states, got ", batch.hidden.sizes(), batch.prefix.defined() ? " after a prefix " : "",
-             batch.prefix.defined() ? batch.prefix.sizes() : at::IntArrayRef());
-  }
+  for (const PrefixedBatch& batch : batches) check_shapes(batch);
   for (Layer& l : layers_) {
     layer_forward_batches(config_, l.weights, l.hooks ? *l.hooks : full_precision_, batches, options_.micro_batch);
   }
+}
+
+void ResidentLayers::forward_micro_batch(PrefixedBatch& batch, bool continues_prefix) {
+  check_shapes(batch);
+  std::vector<PrefixedBatch> one{std::move(batch)};
+  for (Layer& l : layers_) {
+    if (!continues_prefix) l.prefix = PrefixKv{};  // a batch's prefix replaces it anyway
+    layer_forward_batches(config_, l.weights, l.hooks ? *l.hooks : full_precision_, one, options_.micro_batch,
+                          &l.prefix);
+  }
+  batch = std::move(one[0]);
 }
 
 }  // namespace fq::model

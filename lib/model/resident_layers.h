@@ -14,6 +14,7 @@
 #include "lib/model/causal_lm.h"
 #include "lib/model/layer_hooks.h"
 #include "lib/model/layer_weights.h"
+#include "lib/model/prefix_kv.h"
 
 namespace fq::model {
 
@@ -33,11 +34,20 @@ class ResidentLayers {
   // in place, options.micro_batch sequences per layer call, under no-grad.
   void forward(std::vector<PrefixedBatch>& batches);
 
+  // A pipeline's micro-batch: one batch through the layers, in place, its prefix's keys/values kept per
+  // layer until the next call that brings a prefix or `continues_prefix` false. A batch with a prefix
+  // runs it and keeps its keys/values; one without attends to the kept prefix when `continues_prefix`
+  // (the later micro-batches of rows that share it), else to none. The same layer calls as forward()
+  // on the rows of all those micro-batches at once, cut by options.micro_batch.
+  void forward_micro_batch(PrefixedBatch& batch, bool continues_prefix);
+
  private:
   struct Layer {
     LayerWeights weights;
     std::unique_ptr<LayerHooks> hooks;  // null: full precision
+    PrefixKv prefix;                    // forward_micro_batch's kept prefix (empty: none)
   };
+  void check_shapes(const PrefixedBatch& batch) const;
 
   const io::ModelConfig& config_;
   ModelOptions options_;

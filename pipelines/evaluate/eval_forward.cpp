@@ -172,36 +172,37 @@ at::Tensor EvalForward::run_pipelined(const std::vector<TokenWalk>& walks, const
     const MicroBatch& b = batches[i];
     const model::PrefixedTokenRows& tokens = walks[b.walk][b.batch];
     const at::Tensor ids = tokens.ids.narrow(0, b.offset, b.rows);
-    const bool prefixed = tokens.prefix.defined();
-    // One layer call's batch: the micro-batch's rows after their batch's prefix (sent first, when there is one).
-    std::vector<model::PrefixedBatch> x(1);
+    // The first micro-batch of a batch of rows brings its prefix (sent first, when there is one): each stage
+    // runs it through its layers and keeps its keys/values for the batch's later micro-batches.
+    const bool starts = b.offset == 0, brings_prefix = starts && tokens.prefix.defined();
+    model::PrefixedBatch x;
     Stopwatch waited;
     if (first) {
-      x[0] = stage.embedding->embed(model::PrefixedTokenRows{tokens.prefix, ids});
+      x = stage.embedding->embed(model::PrefixedTokenRows{brings_prefix ? tokens.prefix : at::Tensor(), ids});
     } else {
-      if (prefixed) x[0].prefix = cluster::recv_tensor(world, stage.previous, options_.device, nccl_);
-      x[0].hidden = cluster::recv_tensor(world, stage.previous, options_.device, nccl_);
+      if (brings_prefix) x.prefix = cluster::recv_tensor(world, stage.previous, options_.device, nccl_);
+      x.hidden = cluster::recv_tensor(world, stage.previous, options_.device, nccl_);
     }
     stage.wait_seconds += first ? 0.0 : waited.seconds();
-    FQ_CHECK(x[0].hidden.dim() == 3 && x[0].hidden.size(0) == b.rows && x[0].hidden.size(1) == ids.size(1) &&
-                 x[0].hidden.size(2) == hidden &&
-                 (!prefixed || (x[0].prefix.dim() == 3 && x[0].prefix.size(1) == tokens.prefix.size(0))),
+    FQ_CHECK(x.hidden.dim() == 3 && x.hidden.size(0) == b.rows && x.hidden.size(1) == ids.size(1) &&
+                 x.hidden.size(2) == hidden &&
+                 (!brings_prefix || (x.prefix.dim() == 3 && x.prefix.size(1) == tokens.prefix.size(0))),
              "rank ", world.rank(), ": micro-batch ", i, " arrived from rank ", stage.previous, " as ",
-             x[0].hidden.sizes(), prefixed ? " after a prefix " : "", prefixed ? x[0].prefix.sizes() : at::IntArrayRef(),
+             x.hidden.sizes(), brings_prefix ? " after a prefix " : "", brings_prefix ? x.prefix.sizes() : at::IntArrayRef(),
              ", expected [", b.rows, ", ", ids.size(1), ", ", hidden, "]",
-             prefixed ? str(" after a prefix of ", tokens.prefix.size(0), " tokens") : std::string(),
+             brings_prefix ? str(" after a prefix of ", tokens.prefix.size(0), " tokens") : std::string(),
              ": the ranks were given different inputs");
     Stopwatch computed;  // on a GPU, kernels still queued count as waiting at the next synchronisation
-    stage.layers->forward(x);
+    stage.layers->forward_micro_batch(x, /*continues_prefix=*/!starts);
     if (last) {
-      const at::Tensor rows = results(*stage.head, b.first_row, ids, x[0].hidden).to(at::kCPU);
+      const at::Tensor rows = results(*stage.head, b.first_row, ids, x.hidden).to(at::kCPU);
       stage.compute_seconds += computed.seconds();
       stream->post(rows);
     } else {
       stage.compute_seconds += computed.seconds();
       Stopwatch sent;
-      if (prefixed) cluster::send_tensor(world, x[0].prefix, stage.next, nccl_);
-      cluster::send_tensor(world, x[0].hidden, stage.next, nccl_);
+      if (brings_prefix) cluster::send_tensor(world, x.prefix, stage.next, nccl_);
+      cluster::send_tensor(world, x.hidden, stage.next, nccl_);
       stage.wait_seconds += sent.seconds();
     }
     ++stage.micro_batches;

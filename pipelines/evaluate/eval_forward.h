@@ -15,12 +15,12 @@
 // gives each rank a contiguous block of layers, balanced by the parameters it keeps resident; the rank
 // loads and freezes them once, when this object is made, and keeps them for every call. The first stage
 // (rank 0) also holds the embedding, the last stage the final norm and head. The batches are cut into
-// micro-batches of options.micro_batch rows, each carrying its batch's prefix (model::PrefixedBatch); at
-// every layer a stage runs the same model::layer_forward_batches as one rank does, so the prefix runs once
-// per micro-batch and layer (one rank: once per walk and layer) and the rows attend to its keys/values.
-// Rank 0 embeds micro-batch i, runs its layers and hands the hidden states on (the prefix's, then the
-// rows'; send_tensor: NCCL between GPUs, MPI otherwise), then starts on i + 1 while the next stage works on
-// i, and so on down the chain. A send returns once the next stage takes the micro-batch (hidden states are
+// micro-batches of options.micro_batch rows (model::PrefixedBatch); the first micro-batch of a batch
+// brings the batch's prefix, which every stage runs through each of its layers once and whose keys/values
+// it keeps for the batch's later micro-batches (ResidentLayers::forward_micro_batch): per layer, the same
+// model::layer_forward_batches calls as one rank's walk. Rank 0 embeds micro-batch i, runs its layers and
+// hands the hidden states on (the prefix's, when it brings one, then the rows'; send_tensor: NCCL between
+// GPUs, MPI otherwise), then starts on i + 1 while the next stage works on i, and so on down the chain. A send returns once the next stage takes the micro-batch (hidden states are
 // far above MPI's eager limit; NCCL sends complete with the receive), so a stage runs at most one
 // micro-batch ahead of its successor and holds one micro-batch's activations in and one out, whatever the
 // number of micro-batches. The last stage computes the row results and streams them back to rank 0

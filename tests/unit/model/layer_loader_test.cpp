@@ -255,7 +255,8 @@ class ScaledLinears : public LayerHooks {
 };
 
 // A pipeline of two stages (layer 0, layer 1), micro-batch by micro-batch, computes bit for bit what the
-// layer-by-layer walk computes: the same layer calls on the same micro-batches, with or without a prefix.
+// layer-by-layer walk computes: the same layer calls on the same micro-batches, with or without a prefix
+// (run once, with the first micro-batch).
 TEST(CausalLm, ResidentLayerRangesChainedEqualTheWalk) {
   for (bool deepseek : {false, true}) {
     const SyntheticModel m = deepseek ? write_model("model_deepseek_stages", kDeepseekConfigJson, true, false)
@@ -276,29 +277,31 @@ TEST(CausalLm, ResidentLayerRangesChainedEqualTheWalk) {
         << "the hooks must act";
 
     const TokenEmbedding embedding = load_token_embedding(ckpt, options);
-    ResidentLayers first(ckpt, 0, 1, options, hooks), second(ckpt, 1, 2, options, hooks);
-    EXPECT_EQ(built, 4);  // once per layer, kept for every micro-batch
-    for (int64_t i = 0; i < 5; i += 2) {
-      const int64_t rows = std::min<int64_t>(2, 5 - i);
-      std::vector<PrefixedBatch> piped{{at::Tensor(), embedding.embed(ids.narrow(0, i, rows))}};
-      first.forward(piped);
-      second.forward(piped);
-      EXPECT_TRUE(at::equal(piped[0].hidden, walked.narrow(0, i, rows))) << m.config.model_type << " rows " << i;
-    }
-    EXPECT_EQ(built, 4);
-    // Rows after a shared prefix: the prefix goes down the chain with each micro-batch and is recomputed by
-    // each, as layer_forward_batches does within one walk.
     const PrefixedTokenRows prefixed{at::randint(0, 128, {4}, at::kLong), ids};
     const at::Tensor walked_prefixed =
         run_decoder_layers(ckpt, std::vector<PrefixedBatch>{embedding.embed(prefixed)}, options, hooks)[0];
+    EXPECT_GT(test::relative_l2(walked_prefixed, walked), 1e-3) << "the prefix must act";
+    EXPECT_EQ(built, 4);
+    ResidentLayers first(ckpt, 0, 1, options, hooks), second(ckpt, 1, 2, options, hooks);
+    EXPECT_EQ(built, 6);  // once per layer, kept for every micro-batch
+    // Rows after a shared prefix: the first micro-batch brings the prefix, each stage keeps its keys/values
+    // for the later ones, as layer_forward_batches does within one walk.
     for (int64_t i = 0; i < 5; i += 2) {
       const int64_t rows = std::min<int64_t>(2, 5 - i);
-      std::vector<PrefixedBatch> piped{embedding.embed(PrefixedTokenRows{prefixed.prefix, ids.narrow(0, i, rows)})};
-      first.forward(piped);
-      second.forward(piped);
-      EXPECT_TRUE(at::equal(piped[0].hidden, walked_prefixed.narrow(0, i, rows))) << m.config.model_type << " rows " << i;
+      PrefixedBatch piped = embedding.embed(PrefixedTokenRows{i == 0 ? prefixed.prefix : at::Tensor(), ids.narrow(0, i, rows)});
+      first.forward_micro_batch(piped, i > 0);
+      second.forward_micro_batch(piped, i > 0);
+      EXPECT_TRUE(at::equal(piped.hidden, walked_prefixed.narrow(0, i, rows))) << m.config.model_type << " rows " << i;
     }
-    EXPECT_GT(test::relative_l2(walked_prefixed, walked), 1e-3) << "the prefix must act";
+    // Rows without a prefix next: their first micro-batch forgets the kept one.
+    for (int64_t i = 0; i < 5; i += 2) {
+      const int64_t rows = std::min<int64_t>(2, 5 - i);
+      PrefixedBatch piped{at::Tensor(), embedding.embed(ids.narrow(0, i, rows))};
+      first.forward_micro_batch(piped, i > 0);
+      second.forward_micro_batch(piped, i > 0);
+      EXPECT_TRUE(at::equal(piped.hidden, walked.narrow(0, i, rows))) << m.config.model_type << " rows " << i;
+    }
+    EXPECT_EQ(built, 6);
 
     // walk_token_rows hands each micro-batch, numbered from first_row, to the results callback.
     const OutputHead head = load_output_head(ckpt, options);
