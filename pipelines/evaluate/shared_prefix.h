@@ -1,8 +1,8 @@
 // Prefix reuse for MMLU / C-Eval: every prompt of a subject begins with the same few-shot prefix (header
-// and solved dev questions), most of its tokens. The walk computes each distinct prefix once per layer
-// (pipelined over ranks: once per micro-batch and layer, eval_forward.h) and runs only the prompts' own
-// tokens after it (model::PrefixedBatch, lib/model/prefix_kv.h); the scores equal those of whole prompts up
-// to float summation order.
+// and solved dev questions), most of its tokens. The walk (or each stage of the pipeline over ranks,
+// eval_forward.h) computes each distinct prefix once per layer and runs only the prompts' own tokens after
+// it (model::PrefixedBatch, lib/model/prefix_kv.h); the scores equal those of whole prompts up to float
+// summation order.
 //
 // The prefix is the encoding of the prefix text alone; a prompt uses it only where that encoding is a true
 // token-prefix of the whole prompt's encoding (a tokenizer may merge tokens across the boundary or append
