@@ -1,7 +1,8 @@
 // Consecutive decoder layers [first, end) of a model, loaded once and kept in memory with their hooks.
 // A stage of the pipelined evaluation holds its range for the whole run and passes every micro-batch
 // through it; the layer-by-layer walk (run_decoder_layers) holds one layer at a time. Either way each
-// layer runs through layer_forward_batches (prefixed batches: a shared prefix computed once per call).
+// layer runs through layer_forward_batches (prefixed batches: a shared prefix computed once per walk, or
+// once for all the micro-batches of its rows).
 #pragma once
 
 #include <cstdint>
