@@ -15,6 +15,7 @@ constexpr int kTagBytesHeader = 3100;
 constexpr int kTagBytes = 3101;
 constexpr int kTagTensorHeader = 3102;
 constexpr int kTagTensor = 3103;
+constexpr int kTagTensorStream = 3104;  // tensor_stream.h
 
 // Chunk size for new transfers: $FLATQUANT_MPI_CHUNK_BYTES when set (tests use small chunks to exercise
 // the chunking; some networks prefer smaller messages), else 1 GiB.

@@ -30,14 +30,6 @@ namespace {
 
 constexpr double kProgressIntervalSeconds = 30;
 
-c10::Device choose_device(const RunConfig& config, const cluster::MpiWorld& world) {
-  if (config.distributed.device == "cpu") return c10::kCPU;
-  const c10::Device device = cluster::select_device(world);
-  FQ_CHECK(config.distributed.device != "cuda" || device.is_cuda(),
-           "config key 'distributed.device' is 'cuda' but no CUDA device is available to rank ", world.rank());
-  return device;
-}
-
 // Status of every layer ("calibrated", "skipped", "") as rank 0 sees them, the same on every rank.
 std::vector<std::string> scan_layer_statuses(const RunContext& ctx) {
   Json statuses = Json::array();
@@ -80,7 +72,7 @@ int calibrate_on_rank(cluster::MpiWorld& world, const CalibrationRequest& reques
   // The lock first: a job refused here must not write into the running job's logs.
   auto lock = cluster::lock_run_directory(world, ctx.layout.dir());
   log::set_json_sink(ctx.layout.dir() + (world.is_root() ? "/log.jsonl" : "/log.r" + std::to_string(world.rank()) + ".jsonl"));
-  ctx.device = choose_device(config, world);
+  ctx.device = cluster::select_device(world, config.distributed.device, "config key 'distributed.device'");
   auto nccl = cluster::make_nccl_comm(world, ctx.device);
   ctx.nccl = nccl.get();
   cluster::run_on_root(world, [&] {

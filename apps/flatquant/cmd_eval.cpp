@@ -1,20 +1,10 @@
 // `flatquant eval`: perplexity (and MMLU / C-Eval) of a model in full precision, with round-to-nearest
-// W4A4, or with its calibrated FlatQuant transforms.
-#include <iostream>
-
-
+// W4A4, or with its calibrated FlatQuant transforms; on one process or pipelined over the ranks of an MPI
+// job (mpirun -np N, srun).
 #include "apps/flatquant/cli.h"
-#include "lib/core/atomic_file.h"
 #include "lib/core/error.h"
-#include "lib/core/exit_codes.h"
-#include "lib/core/json.h"
-#include "lib/core/log.h"
-#include "lib/io/checkpoint.h"
-#include "lib/tensor/dtype.h"
 #include "pipelines/config/run_config.h"
-#include "pipelines/evaluate/choice_task.h"
-#include "pipelines/evaluate/eval_model.h"
-#include "pipelines/evaluate/perplexity_task.h"
+#include "pipelines/evaluate/eval_run.h"
 
 namespace fq::cli {
 namespace {
@@ -27,52 +17,37 @@ std::string option_or(const po::variables_map& vm, const char* key, const std::s
 int run(const po::variables_map& vm) {
   // --run DIR fills in the model, the artifact and the evaluation text of a calibration run.
   pipelines::RunConfig run_config;
-  std::string transforms;
+  pipelines::EvalRequest request;
   if (const std::string run_dir = vm["run"].as<std::string>(); !run_dir.empty()) {
     run_config = pipelines::load_run_config(run_dir + "/config.yaml", {});
-    transforms = run_dir + "/transforms.h5";
+    request.transforms = run_dir + "/transforms.h5";
   }
-  const std::string model_dir = option_or(vm, "model", run_config.model);
-  FQ_CHECK(!model_dir.empty(), "no model: pass --model DIR or --run DIR");
-  transforms = option_or(vm, "transforms", transforms);
-  const std::string method_name = option_or(vm, "method", transforms.empty() ? "fp" : "flatquant");
-  const pipelines::EvalMethod method = pipelines::parse_eval_method(method_name, "--method");
+  request.model_dir = option_or(vm, "model", run_config.model);
+  FQ_CHECK(!request.model_dir.empty(), "no model: pass --model DIR or --run DIR");
+  request.transforms = option_or(vm, "transforms", request.transforms);
+  request.method =
+      pipelines::parse_eval_method(option_or(vm, "method", request.transforms.empty() ? "fp" : "flatquant"), "--method");
 
-  pipelines::QuantConfig rtn;
-  rtn.w_bits = vm["w-bits"].as<int64_t>();
-  rtn.a_bits = vm["a-bits"].as<int64_t>();
-  rtn.w_asym = vm["w-asym"].as<bool>();
-  rtn.a_asym = vm["a-asym"].as<bool>();
-  rtn.k_bits = rtn.v_bits = vm["kv-bits"].as<int64_t>();
+  request.rtn.w_bits = vm["w-bits"].as<int64_t>();
+  request.rtn.a_bits = vm["a-bits"].as<int64_t>();
+  request.rtn.w_asym = vm["w-asym"].as<bool>();
+  request.rtn.a_asym = vm["a-asym"].as<bool>();
+  request.rtn.k_bits = request.rtn.v_bits = vm["kv-bits"].as<int64_t>();
+  request.device = vm["device"].as<std::string>();
+  request.dtype = vm["dtype"].as<std::string>();
+  request.micro_batch = vm["batch"].as<int64_t>();
+  request.backend = vm["backend"].as<std::string>();
+  request.report_path = vm["report"].as<std::string>();
 
-  const std::string device_name = vm["device"].as<std::string>();
-  const bool cuda = device_name == "cuda" || (device_name == "auto" && at::hasCUDA());
-  model::ModelOptions options;
-  options.device = cuda ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
-  options.dtype = parse_float_dtype(option_or(vm, "dtype", cuda ? "bfloat16" : "float32"), "--dtype");
-  options.micro_batch = vm["batch"].as<int64_t>();
-
-  const flat::QuantBackend backend = pipelines::parse_quant_backend(vm["backend"].as<std::string>(), cuda, "--backend");
-
-  io::Checkpoint checkpoint(model_dir);
-  pipelines::EvalModel model(checkpoint, method, transforms, rtn, backend);
-  Json report = model.describe();
-  report["dtype"] = dtype_name(options.dtype);
-  report["device"] = options.device.str();
   const std::string task = vm["task"].as<std::string>();
-  const std::string report_path = vm["report"].as<std::string>();
   if (task == "ppl") {
-    pipelines::PerplexityTask ppl{option_or(vm, "text", run_config.eval.text),
-                                  vm["seqlen"].defaulted() && !vm["run"].as<std::string>().empty()
-                                      ? run_config.eval.seqlen
-                                      : vm["seqlen"].as<int64_t>()};
-    FQ_CHECK(!ppl.text_path.empty(), "--task ppl needs --text FILE (or eval.text in the run's config)");
-    report["result"] = pipelines::run_perplexity(checkpoint, model, ppl, options);
-    report["perplexity"] = report["result"]["perplexity"];
-    std::cout << "perplexity " << report["result"]["perplexity"].get<double>() << " (" << method_name << ", "
-              << report["result"]["windows"].get<int64_t>() << " windows of " << ppl.seqlen << " tokens)\n";
+    request.ppl = {option_or(vm, "text", run_config.eval.text),
+                   vm["seqlen"].defaulted() && !vm["run"].as<std::string>().empty() ? run_config.eval.seqlen
+                                                                                     : vm["seqlen"].as<int64_t>()};
+    FQ_CHECK(!request.ppl.text_path.empty(), "--task ppl needs --text FILE (or eval.text in the run's config)");
   } else {
-    pipelines::ChoiceTask choice;
+    request.multiple_choice = true;
+    pipelines::ChoiceTask& choice = request.choice_task;
     choice.benchmark = pipelines::parse_choice_benchmark(task, "--task");
     choice.data.dir = vm["data"].as<std::string>();
     FQ_CHECK(!choice.data.dir.empty(), "--task ", task, " needs --data DIR (the benchmark's released layout)");
@@ -88,23 +63,9 @@ int run(const po::variables_map& vm) {
     choice.max_tokens = vm["seqlen"].as<int64_t>();
     choice.reuse_prefix = vm["reuse-prefix"].as<bool>();
     // Finished subjects survive an interruption beside the report; the same command resumes.
-    if (!report_path.empty()) choice.state_path = report_path + ".state.json";
-    report["result"] = pipelines::run_choice_task(checkpoint, model, choice, options);
-    std::cout << pipelines::choice_results_table(report["result"]);
+    if (!request.report_path.empty()) choice.state_path = request.report_path + ".state.json";
   }
-  if (method != pipelines::EvalMethod::kFullPrecision) {
-    // One model walk: the weight memory of every layer once.
-    report["weight_memory"] = model.weight_memory_json();
-    const flat::WeightMemory& m = model.weight_memory();
-    log::info("eval", "quantized weight memory",
-              {{"backend", pipelines::quant_backend_name(model.backend())},
-               {"int4_bytes", static_cast<long long>(m.int4_bytes)},
-               {"same_weights_bf16_bytes", static_cast<long long>(m.int4_as_bf16_bytes)},
-               {"int4_linears", static_cast<long long>(m.int4_linears)},
-               {"fake_linears", static_cast<long long>(m.fake_linears)}});
-  }
-  if (!report_path.empty()) write_json_file_atomic(report_path, report);
-  return kExitOk;
+  return pipelines::run_evaluation(request);
 }
 
 }  // namespace
@@ -128,8 +89,8 @@ int cmd_eval(const std::vector<std::string>& args) {
       ("reuse-prefix", po::value<bool>()->default_value(true),
        "mmlu/ceval: compute a subject's shared few-shot prefix once per layer (false: every prompt whole; the "
        "scores agree up to float summation order)")
-      ("batch", po::value<int64_t>()->default_value(4), "windows per forward micro-batch")
-      ("device", po::value<std::string>()->default_value("auto"), "auto | cpu | cuda")
+      ("batch", po::value<int64_t>()->default_value(4), "windows per forward micro-batch (what flows between ranks)")
+      ("device", po::value<std::string>()->default_value("auto"), "auto | cpu | cuda (each rank: the GPU of its node-local rank)")
       ("dtype", po::value<std::string>()->default_value(""), "compute dtype (default bfloat16 on CUDA, float32 on CPU)")
       ("backend", po::value<std::string>()->default_value("auto"),
        "quantized linears: fake (float GEMMs on fake-quantized weights) | int4 (packed int4 weights, W4A4 kernels) | "
@@ -142,7 +103,11 @@ int cmd_eval(const std::vector<std::string>& args) {
       ("report", po::value<std::string>()->default_value(""), "write the results as JSON here");
   po::variables_map vm;
   int code = 0;
-  if (!parse("eval", "[--run DIR | --model DIR [--transforms FILE]] (--task ppl --text FILE | --task mmlu|ceval --data DIR)", options, args, &vm, &code)) {
+  const std::string synopsis =
+      "[--run DIR | --model DIR [--transforms FILE]] (--task ppl --text FILE | --task mmlu|ceval --data DIR)\n\n"
+      "Start several ranks with mpirun -np N or srun: each keeps a contiguous block of layers resident and the\n"
+      "micro-batches flow through them as a pipeline (at most one rank per decoder layer).";
+  if (!parse("eval", synopsis, options, args, &vm, &code)) {
     return code;
   }
   return run_guarded("eval", run, vm);

@@ -1,9 +1,13 @@
 // Model-level forward: embedding, the decoder layers walked one at a time (load, run on every sequence,
 // release), final norm and lm_head. Peak weight memory is one layer plus the embedding or the head.
+// A pipeline stage that keeps a range of layers instead: resident_layers.h; both run each layer through
+// layer_forward_batches.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -13,6 +17,7 @@
 #include "lib/io/checkpoint.h"
 #include "lib/model/layer_hooks.h"
 #include "lib/model/layer_weights.h"
+#include "lib/model/prefix_kv.h"
 
 namespace fq::model {
 
@@ -22,17 +27,10 @@ struct ModelOptions {
   int64_t micro_batch = 8;  // sequences per layer call (bounds activation memory)
 };
 
-// The hooks of layer `layer` during a walk, given the layer's freshly loaded weights (which the hooks may
-// rewrite in place, e.g. fold and quantize them); an empty function means the full-precision model.
-using HooksForLayer = std::function<LayerHooks&(int64_t layer, LayerWeights& weights)>;
-
-// input_ids: [n, s] int64 token windows, each its own sequence (positions 0..s-1). Returns [n, s, hidden].
-at::Tensor embed_tokens(const io::Checkpoint& checkpoint, const at::Tensor& input_ids, const ModelOptions& options);
-
-// hidden: [n, s, hidden] in options.dtype on options.device. Runs every decoder layer over all n sequences,
-// options.micro_batch at a time, under no-grad; returns the last layer's output.
-at::Tensor run_decoder_layers(const io::Checkpoint& checkpoint, const at::Tensor& hidden, const ModelOptions& options,
-                              const HooksForLayer& hooks = {});
+// Builds the hooks of layer `layer` from the layer's freshly loaded weights (which the hooks may rewrite
+// in place, e.g. fold and quantize them). The caller owns the result and keeps it as long as the weights;
+// an empty function or a null result means the full-precision layer.
+using HooksForLayer = std::function<std::unique_ptr<LayerHooks>(int64_t layer, LayerWeights& weights)>;
 
 // Sequences that all begin with one prefix, computed once (prefix_kv.h). prefix: [1, P, hidden], positions
 // 0..P-1 (undefined: no prefix, P = 0); hidden: [n, s, hidden], positions P..P+s-1 of each sequence.
@@ -41,11 +39,41 @@ struct PrefixedBatch {
   at::Tensor hidden;
 };
 
+// The token form of a PrefixedBatch: prefix [P] int64 (undefined: none) and the rows' own tokens ids
+// [n, s] int64 that follow it (each row its own sequence, right-padded to one length).
+struct PrefixedTokenRows {
+  at::Tensor prefix;
+  at::Tensor ids;
+};
+
+// model.embed_tokens, loaded once: a pipeline's first stage embeds micro-batch after micro-batch.
+struct TokenEmbedding {
+  at::Tensor weight;           // [vocab, hidden]
+  std::string checkpoint_dir;  // named by the token-range error
+  // input_ids: [n, s] int64 token windows, each its own sequence -> [n, s, hidden] on the weight's device.
+  at::Tensor embed(const at::Tensor& input_ids) const;
+  // Both parts of `rows`: prefix [1, P, hidden] (when there is one) and hidden [n, s, hidden].
+  PrefixedBatch embed(const PrefixedTokenRows& rows) const;
+};
+TokenEmbedding load_token_embedding(const io::Checkpoint& checkpoint, const ModelOptions& options);
+
+// input_ids: [n, s] int64 token windows, each its own sequence (positions 0..s-1). Returns [n, s, hidden].
+at::Tensor embed_tokens(const io::Checkpoint& checkpoint, const at::Tensor& input_ids, const ModelOptions& options);
+
 // One decoder layer over every batch, in place (batches' tensors in the weights' dtype and device): a
 // batch's prefix runs once, its keys/values kept for this layer only, then its sequences attend to them,
-// `micro_batch` at a time. Under no-grad.
+// `micro_batch` at a time. Under no-grad. The one walk of a layer: the layer-by-layer walk and the
+// pipeline stages (resident_layers.h) both call it.
+// `kept` (one batch only): the prefix's keys/values outlive the call there. A batch with a prefix stores
+// them into *kept; a batch without one continues the prefix *kept holds (none if empty): a pipeline stage
+// runs a prefix with the first micro-batch of its rows and the later ones after it.
 void layer_forward_batches(const io::ModelConfig& config, const LayerWeights& weights, LayerHooks& hooks,
-                           std::vector<PrefixedBatch>& batches, int64_t micro_batch);
+                           std::vector<PrefixedBatch>& batches, int64_t micro_batch, PrefixKv* kept = nullptr);
+
+// hidden: [n, s, hidden] in options.dtype on options.device. Runs every decoder layer over all n sequences,
+// options.micro_batch at a time, under no-grad; returns the last layer's output.
+at::Tensor run_decoder_layers(const io::Checkpoint& checkpoint, const at::Tensor& hidden, const ModelOptions& options,
+                              const HooksForLayer& hooks = {});
 
 // run_decoder_layers over several prefixed batches, each layer loaded once for all of them; returns each
 // batch's sequences [n, s, hidden] after the last layer. A batch's outputs equal those of its whole
@@ -62,6 +90,22 @@ struct OutputHead {
   at::Tensor logits(const at::Tensor& hidden) const;
 };
 OutputHead load_output_head(const io::Checkpoint& checkpoint, const ModelOptions& options);
+
+// What a task keeps of one micro-batch: the token rows first_row .. first_row + m - 1 of those handed over,
+// their own tokens ids [m, s] (after the batch's prefix, if any), and their last decoder layer's output
+// hidden [m, s, hidden] (positions P..P+s-1) -> a small result per row [m, ...] on the CPU (a window's NLL,
+// a question's option scores). Computing it per micro-batch means full-vocabulary logits never exist for
+// more than micro_batch rows.
+using RowResults = std::function<at::Tensor(const OutputHead& head, int64_t first_row, const at::Tensor& ids,
+                                            const at::Tensor& hidden)>;
+
+// The layer-by-layer walk of the batches of token rows `walk` (embed, run_decoder_layers: each layer loaded
+// once for all of them), then the output head, loaded once the layers are released, and `results` on each
+// micro-batch of options.micro_batch rows of each batch, the rows numbered batch after batch from
+// `first_row`; returns the results concatenated in that order, [rows, ...].
+at::Tensor walk_token_rows(const io::Checkpoint& checkpoint, const std::vector<PrefixedTokenRows>& walk,
+                           const ModelOptions& options, const HooksForLayer& hooks, const RowResults& results,
+                           int64_t first_row = 0);
 
 // Float32 logits [n, s, vocab] (on options.device) of the token windows input_ids [n, s].
 at::Tensor causal_lm_logits(const io::Checkpoint& checkpoint, const at::Tensor& input_ids, const ModelOptions& options,

@@ -1,6 +1,5 @@
 #include "lib/model/perplexity.h"
 
-#include <algorithm>
 #include <cmath>
 
 #include <ATen/ATen.h>
@@ -27,25 +26,25 @@ at::Tensor window_mean_nll(const at::Tensor& logits, const at::Tensor& windows) 
   return nll.to(at::kDouble).mean(1);
 }
 
-PerplexityResult perplexity(const io::Checkpoint& checkpoint, const std::vector<int64_t>& ids,
-                            const PerplexityOptions& options, const HooksForLayer& hooks) {
-  const ModelOptions& model = options.model;
-  at::Tensor windows = token_windows(ids, options.window);
-  at::Tensor hidden = run_decoder_layers(checkpoint, embed_tokens(checkpoint, windows, model), model, hooks);
-  at::NoGradGuard no_grad;
-  const OutputHead head = load_output_head(checkpoint, model);
-  std::vector<at::Tensor> nll;
-  const int64_t n = windows.size(0);
-  for (int64_t i = 0; i < n; i += model.micro_batch) {
-    const int64_t m = std::min(model.micro_batch, n - i);
-    nll.push_back(window_mean_nll(head.logits(hidden.narrow(0, i, m)), windows.narrow(0, i, m)).cpu());
-  }
-  at::Tensor all = at::cat(nll);
+at::Tensor micro_batch_window_nll(const OutputHead& head, int64_t, const at::Tensor& windows,
+                                  const at::Tensor& hidden) {
+  return window_mean_nll(head.logits(hidden), windows).cpu();
+}
+
+PerplexityResult perplexity_of_window_nll(const at::Tensor& nll) {
+  const at::Tensor all = nll.to(at::kCPU, at::kDouble).contiguous();
   PerplexityResult result;
-  result.window_nll.assign(all.data_ptr<double>(), all.data_ptr<double>() + n);
+  result.window_nll.assign(all.data_ptr<double>(), all.data_ptr<double>() + all.numel());
   result.mean_nll = all.mean().item<double>();
   result.perplexity = std::exp(result.mean_nll);
   return result;
+}
+
+PerplexityResult perplexity(const io::Checkpoint& checkpoint, const std::vector<int64_t>& ids,
+                            const PerplexityOptions& options, const HooksForLayer& hooks) {
+  const at::Tensor windows = token_windows(ids, options.window);
+  return perplexity_of_window_nll(
+      walk_token_rows(checkpoint, {{at::Tensor(), windows}}, options.model, hooks, micro_batch_window_nll));
 }
 
 }  // namespace fq::model

@@ -30,6 +30,14 @@ at::Tensor token_windows(const std::vector<int64_t>& ids, int64_t window);
 // its next token, [n] float64.
 at::Tensor window_mean_nll(const at::Tensor& logits, const at::Tensor& windows);
 
+// The RowResults of perplexity (lib/model/causal_lm.h): window_mean_nll of one micro-batch of windows [m, s]
+// from their last hidden states, [m] float64 on the CPU.
+at::Tensor micro_batch_window_nll(const OutputHead& head, int64_t first_row, const at::Tensor& windows,
+                                  const at::Tensor& hidden);
+
+// exp of the mean of the windows' NLLs nll [n] (float64), with the per-window values.
+PerplexityResult perplexity_of_window_nll(const at::Tensor& nll);
+
 // The whole protocol on `checkpoint` (hooks as in run_decoder_layers). The head runs options.micro_batch
 // windows at a time, so full-vocabulary logits never exist for all windows at once.
 PerplexityResult perplexity(const io::Checkpoint& checkpoint, const std::vector<int64_t>& ids,

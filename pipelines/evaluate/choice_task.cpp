@@ -40,33 +40,60 @@ std::vector<int64_t> fitted_prompt(const io::Tokenizer& tok, ChoiceBenchmark b, 
   }
 }
 
-// Scores of every (question, option) of one subject: [questions, 4].
-at::Tensor score_sequences(const io::Checkpoint& checkpoint, EvalModel& model, const std::vector<Sequence>& seqs,
-                           int64_t questions, ChoiceScoring scoring, const std::vector<int64_t>& letter_ids,
-                           int64_t sequences_per_walk, const model::ModelOptions& options) {
-  at::Tensor scores = at::full({questions, 4}, -1e30, at::kDouble);
-  const model::OutputHead head = model::load_output_head(checkpoint, options);
+// Scores of every (question, option) of one subject: [questions, 4] on rank 0, undefined on the other ranks.
+at::Tensor score_sequences(EvalForward& forward, const std::vector<Sequence>& seqs, int64_t questions,
+                           ChoiceScoring scoring, const std::vector<int64_t>& letter_ids, int64_t sequences_per_walk) {
+  std::vector<TokenWalk> walks;
+  std::vector<size_t> sequence_of_row;  // over all walks' rows, in the order forward.run numbers them
   for (size_t begin = 0; begin < seqs.size(); begin += sequences_per_walk) {
     const size_t end = std::min(seqs.size(), begin + static_cast<size_t>(sequences_per_walk));
     std::vector<PrefixedTokens> walk;
     for (size_t i = begin; i < end; ++i) walk.push_back({&seqs[i].ids, seqs[i].prefix_tokens});
-    const SequenceStates hidden = run_prefixed_sequences(checkpoint, walk, options, model.hooks());
-    at::NoGradGuard no_grad;
-    for (size_t i = begin; i < end; ++i) {
-      const Sequence& s = seqs[i];
+    PrefixGroups groups = group_by_prefix(walk);
+    for (size_t i : groups.sequence_of_row) sequence_of_row.push_back(begin + i);
+    if (forward.is_root()) {
+      // What the walk computes against what whole prompts (right-padded to the longest) would.
+      log::info("eval", "walk",
+                {{"sequences", static_cast<int64_t>(walk.size())},
+                 {"prefixes", static_cast<int64_t>(std::count_if(groups.walk.begin(), groups.walk.end(),
+                                                                 [](const auto& b) { return b.prefix.defined(); }))},
+                 {"tokens", groups.tokens},
+                 {"tokens_whole", groups.tokens_whole}});
+    }
+    walks.push_back(std::move(groups.walk));
+  }
+  // Per sequence: the four letters' logits (letter) or the option's log-likelihood (loglik, column 0). The
+  // hidden states hold the positions after the sequence's prefix.
+  const model::RowResults sequence_scores = [&](const model::OutputHead& head, int64_t first_row, const at::Tensor&,
+                                                const at::Tensor& hidden) {
+    at::Tensor out = at::zeros({hidden.size(0), scoring == ChoiceScoring::kLetter ? 4 : 1}, at::kDouble);
+    for (int64_t j = 0; j < hidden.size(0); ++j) {
+      const Sequence& s = seqs[sequence_of_row.at(first_row + j)];
       const int64_t n = static_cast<int64_t>(s.ids.size());
       if (scoring == ChoiceScoring::kLetter) {
         // The last prompt position predicts the answer letter: compare the four letters' logits.
-        const at::Tensor logits = head.logits(hidden.positions(i - begin, n - 1, 1)[0]).to(at::kCPU);
-        for (int k = 0; k < 4; ++k) scores[s.question][k] = logits[letter_ids[k]].item<double>();
+        const at::Tensor logits = head.logits(hidden[j][n - 1 - s.prefix_tokens]).to(at::kCPU);
+        for (int k = 0; k < 4; ++k) out[j][k] = logits[letter_ids[k]].item<double>();
       } else {
-        // Positions prompt-1 .. n-2 predict the continuation's tokens.
+        // Positions prompt-1 .. n-2 predict the continuation's tokens (all after the prefix: shorter than the prompt).
         const int64_t m = n - s.prompt_tokens;
-        const at::Tensor read = hidden.positions(i - begin, s.prompt_tokens - 1, m);
+        const at::Tensor read = hidden[j].narrow(0, s.prompt_tokens - 1 - s.prefix_tokens, m);
         const at::Tensor logp = at::log_softmax(head.logits(read).to(at::kDouble), -1).cpu();
         const at::Tensor targets = at::tensor(std::vector<int64_t>(s.ids.begin() + s.prompt_tokens, s.ids.end()), at::kLong);
-        scores[s.question][s.option] = logp.gather(1, targets.unsqueeze(1)).sum().item<double>();
+        out[j][0] = logp.gather(1, targets.unsqueeze(1)).sum().item<double>();
       }
+    }
+    return out;
+  };
+  const at::Tensor rows = forward.run(walks, sequence_scores);
+  if (!forward.is_root()) return {};
+  at::Tensor scores = at::full({questions, 4}, -1e30, at::kDouble);
+  for (size_t r = 0; r < sequence_of_row.size(); ++r) {
+    const Sequence& s = seqs[sequence_of_row[r]];
+    if (scoring == ChoiceScoring::kLetter) {
+      scores[s.question].copy_(rows[r]);
+    } else {
+      scores[s.question][s.option] = rows[r][0].item<double>();
     }
   }
   return scores;
@@ -153,13 +180,14 @@ std::string choice_results_table(const Json& report) {
   return out + line;
 }
 
-Json run_choice_task(const io::Checkpoint& checkpoint, EvalModel& model, const ChoiceTask& task,
-                     const model::ModelOptions& options) {
+Json run_choice_task(const io::Checkpoint& checkpoint, EvalForward& forward, const EvalModel& model,
+                     const ChoiceTask& task) {
   Stopwatch clock;
   const io::Tokenizer tok = io::Tokenizer::from_model_dir(checkpoint.dir());
   const std::vector<ChoiceSubject> subjects = load_choice_subjects(task.benchmark, task.data);
   const Json arguments = task_arguments(task, model);
-  Json done = load_state(task.state_path, arguments);
+  // Rank 0's view of the state file: every rank must skip the same subjects.
+  Json done = forward.from_root([&] { return load_state(task.state_path, arguments); });
   // The letters' token ids: the first token of " A" (MMLU) / "A" (C-Eval) encoded alone.
   std::vector<int64_t> letter_ids;
   for (int k = 0; k < 4; ++k) {
@@ -175,7 +203,7 @@ Json run_choice_task(const io::Checkpoint& checkpoint, EvalModel& model, const C
     const std::string progress = std::to_string(si + 1) + "/" + std::to_string(subjects.size());
     if (done.contains(s.name)) {
       questions_done += static_cast<int64_t>(s.eval.size());
-      log::info("eval", "subject already evaluated", {{"subject", s.name}, {"n", progress}});
+      if (forward.is_root()) log::info("eval", "subject already evaluated", {{"subject", s.name}, {"n", progress}});
       continue;
     }
     std::vector<Sequence> seqs;
@@ -208,8 +236,9 @@ Json run_choice_task(const io::Checkpoint& checkpoint, EvalModel& model, const C
         }
       }
     }
-    const at::Tensor scores = score_sequences(checkpoint, model, seqs, static_cast<int64_t>(s.eval.size()), task.scoring,
-                                              letter_ids, task.sequences_per_walk, options);
+    const at::Tensor scores = score_sequences(forward, seqs, static_cast<int64_t>(s.eval.size()), task.scoring,
+                                              letter_ids, task.sequences_per_walk);
+    if (!forward.is_root()) continue;  // rank 0 keeps the results
     const at::Tensor predicted = scores.argmax(1);
     int64_t correct = 0;
     for (size_t qi = 0; qi < s.eval.size(); ++qi) correct += predicted[qi].item<int64_t>() == s.eval[qi].answer;
@@ -229,6 +258,7 @@ Json run_choice_task(const io::Checkpoint& checkpoint, EvalModel& model, const C
                {"elapsed", log::format_duration(clock.seconds())},
                {"eta", log::format_duration(rate * static_cast<double>(questions_total - questions_done))}});
   }
+  if (!forward.is_root()) return Json::object();
   Json report = aggregate_choice_results(done);
   report["task"] = choice_benchmark_name(task.benchmark);
   report["scoring"] = arguments["scoring"];

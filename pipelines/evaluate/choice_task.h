@@ -1,17 +1,17 @@
 // `--task mmlu|ceval`: multiple-choice accuracy of a model (full precision, RTN or FlatQuant) on MMLU or
 // C-Eval in their released layouts, k-shot, scored by the answer letters' logits or by each option's
-// log-likelihood; per-subject, per-category, micro and macro accuracy. A subject is evaluated as one batch
-// of prompts walked through the model layer by layer; finished subjects are saved after each one
-// (`state_path`), and a re-run with the same arguments skips them.
+// log-likelihood; per-subject, per-category, micro and macro accuracy. A subject is evaluated as one call
+// of the model forward (eval_forward.h: layer by layer on one rank, pipelined over several); finished
+// subjects are saved after each one (`state_path`), and a re-run with the same arguments skips them.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
 #include "lib/core/json.h"
-#include "lib/model/causal_lm.h"
 #include "pipelines/evaluate/choice_benchmark.h"
 #include "pipelines/evaluate/choice_prompt.h"
+#include "pipelines/evaluate/eval_forward.h"
 #include "pipelines/evaluate/eval_model.h"
 
 namespace fq::pipelines {
@@ -27,10 +27,12 @@ struct ChoiceTask {
   std::string state_path;     // resume state ("" = none)
 };
 
+// Collective over the ranks of `forward` (`model` is the one it runs, described in the state file). On rank 0:
 // {"task", "scoring", "shots", "subjects": {name: {category, correct, total, accuracy, min_shots, scores}},
-//  "categories": {name: {correct, total, accuracy}}, "micro_accuracy", "macro_accuracy", "questions"}.
-Json run_choice_task(const io::Checkpoint& checkpoint, EvalModel& model, const ChoiceTask& task,
-                     const model::ModelOptions& options);
+//  "categories": {name: {correct, total, accuracy}}, "micro_accuracy", "macro_accuracy", "questions"};
+// elsewhere an empty object.
+Json run_choice_task(const io::Checkpoint& checkpoint, EvalForward& forward, const EvalModel& model,
+                     const ChoiceTask& task);
 
 // Categories, micro and macro accuracy from the per-subject results (the "subjects" object above).
 Json aggregate_choice_results(const Json& subjects);

@@ -85,29 +85,37 @@ void EvalModel::read_artifact() {
   }
 }
 
-model::HooksForLayer EvalModel::hooks() {
-  if (method_ == EvalMethod::kFullPrecision) return {};
-  return [this](int64_t layer, model::LayerWeights& weights) -> model::LayerHooks& {
-    static const flat::NamedTensors kNone;
-    auto it = layers_.find(layer);
-    current_.reset();  // release the previous layer's matrices before folding the next
-    current_ = std::make_unique<flat::FrozenLayer>(checkpoint_.config(), layer, weights,
-                                                   it == layers_.end() ? kNone : it->second, options_);
-    const flat::WeightMemory& m = current_->weight_memory();
-    memory_ += m;
-    log::debug("eval", "layer weights", {{"layer", static_cast<long long>(layer)},
-                                         {"int4_bytes", static_cast<long long>(m.int4_bytes)},
-                                         {"bf16_bytes", static_cast<long long>(m.int4_as_bf16_bytes)},
-                                         {"fake_linears", static_cast<long long>(m.fake_linears)}});
-    return *current_;
-  };
+std::unique_ptr<model::LayerHooks> EvalModel::layer_hooks(int64_t layer, model::LayerWeights& weights) {
+  if (method_ == EvalMethod::kFullPrecision) return nullptr;
+  static const flat::NamedTensors kNone;
+  auto it = layers_.find(layer);
+  auto frozen = std::make_unique<flat::FrozenLayer>(checkpoint_.config(), layer, weights,
+                                                    it == layers_.end() ? kNone : it->second, options_);
+  const flat::WeightMemory& m = frozen->weight_memory();
+  memory_[layer] = m;
+  log::debug("eval", "layer weights", {{"layer", static_cast<long long>(layer)},
+                                       {"int4_bytes", static_cast<long long>(m.int4_bytes)},
+                                       {"bf16_bytes", static_cast<long long>(m.int4_as_bf16_bytes)},
+                                       {"fake_linears", static_cast<long long>(m.fake_linears)}});
+  return frozen;
 }
 
-Json EvalModel::weight_memory_json() const {
-  return Json{{"int4_bytes", memory_.int4_bytes},
-              {"int4_as_bf16_bytes", memory_.int4_as_bf16_bytes},
-              {"int4_linears", memory_.int4_linears},
-              {"fake_linears", memory_.fake_linears}};
+model::HooksForLayer EvalModel::hooks() {
+  if (method_ == EvalMethod::kFullPrecision) return {};
+  return [this](int64_t layer, model::LayerWeights& weights) { return layer_hooks(layer, weights); };
+}
+
+flat::WeightMemory EvalModel::weight_memory() const {
+  flat::WeightMemory total;
+  for (const auto& [layer, m] : memory_) total += m;
+  return total;
+}
+
+Json EvalModel::weight_memory_json(const flat::WeightMemory& memory) {
+  return Json{{"int4_bytes", memory.int4_bytes},
+              {"int4_as_bf16_bytes", memory.int4_as_bf16_bytes},
+              {"int4_linears", memory.int4_linears},
+              {"fake_linears", memory.fake_linears}};
 }
 
 Json EvalModel::describe() const {

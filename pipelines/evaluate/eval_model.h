@@ -1,7 +1,7 @@
 // A model ready to evaluate in one of three forms: full precision, round-to-nearest W4A4 (no transforms,
-// no clipping), or FlatQuant (the calibrated transforms.h5 folded into the weights). Produces the per-layer
-// hooks the model walk uses (lib/model/causal_lm.h): each layer's weights are folded and quantized as
-// they are loaded, then released with the layer. The quantized forms run on the fake-quant or the packed
+// no clipping), or FlatQuant (the calibrated transforms.h5 folded into the weights). Builds the hooks of
+// a layer as its weights are loaded (folding and quantizing them): the layer-by-layer walk releases them
+// with the layer, a pipeline stage keeps those of its layers (lib/model/resident_layers.h). The quantized forms run on the fake-quant or the packed
 // int4 backend (flat::QuantBackend; docs/EVALUATION.md).
 #pragma once
 
@@ -46,10 +46,13 @@ class EvalModel {
   EvalMethod method() const { return method_; }
   const QuantConfig& quant() const { return quant_; }
   flat::QuantBackend backend() const { return options_.backend; }
-  // Weight memory of the layers built so far (summed over the walk; grows with every walk).
-  const flat::WeightMemory& weight_memory() const { return memory_; }
-  Json weight_memory_json() const;
-  // The callback for run_decoder_layers / perplexity; empty for the full-precision model.
+  // Weight memory of the distinct layers built so far (a layer built again, by another walk, counts once).
+  flat::WeightMemory weight_memory() const;
+  static Json weight_memory_json(const flat::WeightMemory& memory);
+  // The frozen hooks of `layer`, folding and quantizing its freshly loaded `weights` in place; null for
+  // the full-precision model.
+  std::unique_ptr<model::LayerHooks> layer_hooks(int64_t layer, model::LayerWeights& weights);
+  // layer_hooks as the callback of run_decoder_layers / ResidentLayers; empty for the full-precision model.
   model::HooksForLayer hooks();
   // What was evaluated, for reports.
   Json describe() const;
@@ -65,8 +68,7 @@ class EvalModel {
   QuantConfig quant_;
   flat::FrozenQuantOptions options_;
   std::map<int64_t, flat::NamedTensors> layers_;  // calibrated layers' frozen parameters
-  std::unique_ptr<flat::FrozenLayer> current_;    // the hooks of the layer being run
-  flat::WeightMemory memory_;
+  std::map<int64_t, flat::WeightMemory> memory_;  // per layer built
 };
 
 }  // namespace fq::pipelines

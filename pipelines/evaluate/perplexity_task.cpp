@@ -8,17 +8,19 @@
 
 namespace fq::pipelines {
 
-Json run_perplexity(const io::Checkpoint& checkpoint, EvalModel& model, const PerplexityTask& task,
-                    const model::ModelOptions& options) {
+Json run_perplexity(const io::Checkpoint& checkpoint, EvalForward& forward, EvalMethod method,
+                    const PerplexityTask& task) {
   Stopwatch clock;
   const io::Tokenizer tokenizer = io::Tokenizer::from_model_dir(checkpoint.dir());
   const std::vector<int64_t> ids = tokenizer.encode(read_file(task.text_path));
-  model::PerplexityOptions o;
-  o.window = task.seqlen;
-  o.model = options;
-  log::info("eval", "perplexity", {{"method", eval_method_name(model.method())}, {"tokens", static_cast<int64_t>(ids.size())},
-                                   {"window", task.seqlen}});
-  const model::PerplexityResult r = model::perplexity(checkpoint, ids, o, model.hooks());
+  const at::Tensor windows = model::token_windows(ids, task.seqlen);
+  if (forward.is_root()) {
+    log::info("eval", "perplexity", {{"method", eval_method_name(method)}, {"tokens", static_cast<int64_t>(ids.size())},
+                                     {"window", task.seqlen}});
+  }
+  const at::Tensor window_nll = forward.run({TokenWalk{{at::Tensor(), windows}}}, model::micro_batch_window_nll);
+  if (!forward.is_root()) return Json::object();
+  const model::PerplexityResult r = model::perplexity_of_window_nll(window_nll);
   return Json{{"task", "ppl"},
               {"text", task.text_path},
               {"seqlen", task.seqlen},
@@ -26,6 +28,7 @@ Json run_perplexity(const io::Checkpoint& checkpoint, EvalModel& model, const Pe
               {"windows", static_cast<int64_t>(r.window_nll.size())},
               {"perplexity", r.perplexity},
               {"mean_nll", r.mean_nll},
+              {"window_nll", r.window_nll},
               {"seconds", clock.seconds()}};
 }
 

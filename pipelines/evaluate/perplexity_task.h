@@ -6,8 +6,7 @@
 #include <string>
 
 #include "lib/core/json.h"
-#include "lib/model/causal_lm.h"
-#include "pipelines/evaluate/eval_model.h"
+#include "pipelines/evaluate/eval_forward.h"
 
 namespace fq::pipelines {
 
@@ -16,8 +15,9 @@ struct PerplexityTask {
   int64_t seqlen = 2048;
 };
 
-// Returns {"perplexity", "mean_nll", "windows", "tokens", "seconds", ...}.
-Json run_perplexity(const io::Checkpoint& checkpoint, EvalModel& model, const PerplexityTask& task,
-                    const model::ModelOptions& options);
+// Collective over the ranks of `forward`. On rank 0: {"perplexity", "mean_nll", "window_nll", "windows",
+// "tokens", "seconds", ...}; elsewhere an empty object.
+Json run_perplexity(const io::Checkpoint& checkpoint, EvalForward& forward, EvalMethod method,
+                    const PerplexityTask& task);
 
 }  // namespace fq::pipelines

@@ -5,7 +5,6 @@
 #include <algorithm>
 
 #include "lib/core/error.h"
-#include "lib/core/log.h"
 #include "pipelines/evaluate/choice_prompt.h"
 
 namespace fq::pipelines {
@@ -23,16 +22,8 @@ int64_t FewShotPrefixes::shared_tokens(int shots, const std::vector<int64_t>& pr
   return token_prefix ? static_cast<int64_t>(prefix.size()) : 0;
 }
 
-at::Tensor SequenceStates::positions(size_t i, int64_t first, int64_t count) const {
-  const Slot& slot = slots_.at(i);
-  FQ_CHECK(first >= slot.first_position, "position ", first, " of sequence ", i, " lies in its shared prefix of ",
-           slot.first_position, " tokens, whose outputs are not kept");
-  return batches_[slot.batch][slot.row].narrow(0, first - slot.first_position, count);
-}
-
-SequenceStates run_prefixed_sequences(const io::Checkpoint& checkpoint, const std::vector<PrefixedTokens>& sequences,
-                                      const model::ModelOptions& options, const model::HooksForLayer& hooks) {
-  SequenceStates states;
+PrefixGroups group_by_prefix(const std::vector<PrefixedTokens>& sequences) {
+  PrefixGroups groups;
   // Batches by prefix tokens, in order of first appearance; the empty prefix is the batch computed whole.
   std::map<std::vector<int64_t>, size_t> batch_of;
   std::vector<std::vector<int64_t>> prefixes;
@@ -48,49 +39,30 @@ SequenceStates run_prefixed_sequences(const io::Checkpoint& checkpoint, const st
       prefixes.push_back(it->first);
       members.emplace_back();
     }
-    states.slots_.push_back({it->second, static_cast<int64_t>(members[it->second].size()), shared});
     members[it->second].push_back(i);
   }
-  // One embedding lookup for every token (it reads the embedding from the checkpoint): per batch its prefix,
-  // then its sequences' own tokens, right-padded (causal attention keeps the padding out of every position
-  // that is read).
-  std::vector<int64_t> flat;
-  std::vector<int64_t> longest(prefixes.size(), 0);
   int64_t longest_whole = 0;
   for (size_t b = 0; b < prefixes.size(); ++b) {
-    flat.insert(flat.end(), prefixes[b].begin(), prefixes[b].end());
+    const int64_t shared = static_cast<int64_t>(prefixes[b].size()), n = static_cast<int64_t>(members[b].size());
+    int64_t longest = 0;
     for (size_t i : members[b]) {
-      longest[b] = std::max<int64_t>(longest[b], sequences[i].ids->size() - prefixes[b].size());
+      longest = std::max<int64_t>(longest, sequences[i].ids->size() - shared);
       longest_whole = std::max<int64_t>(longest_whole, sequences[i].ids->size());
     }
-    for (size_t i : members[b]) {
-      const std::vector<int64_t>& ids = *sequences[i].ids;
-      flat.insert(flat.end(), ids.begin() + prefixes[b].size(), ids.end());
-      flat.resize(flat.size() + longest[b] - (ids.size() - prefixes[b].size()), 0);
+    model::PrefixedTokenRows rows;
+    if (shared > 0) rows.prefix = at::tensor(prefixes[b], at::kLong);
+    rows.ids = at::zeros({n, longest}, at::kLong);
+    for (int64_t r = 0; r < n; ++r) {
+      const std::vector<int64_t>& ids = *sequences[members[b][r]].ids;
+      rows.ids[r].narrow(0, 0, static_cast<int64_t>(ids.size()) - shared)
+          .copy_(at::tensor(std::vector<int64_t>(ids.begin() + shared, ids.end()), at::kLong));
+      groups.sequence_of_row.push_back(members[b][r]);
     }
+    groups.tokens += shared + n * longest;
+    groups.walk.push_back(std::move(rows));
   }
-  const at::Tensor embedded =
-      model::embed_tokens(checkpoint, at::tensor(flat, at::kLong).unsqueeze(0), options).squeeze(0);  // [T, hidden]
-  std::vector<model::PrefixedBatch> batches;
-  int64_t offset = 0;
-  for (size_t b = 0; b < prefixes.size(); ++b) {
-    const int64_t shared = static_cast<int64_t>(prefixes[b].size()), n = static_cast<int64_t>(members[b].size());
-    model::PrefixedBatch batch;
-    if (shared > 0) batch.prefix = embedded.narrow(0, offset, shared).unsqueeze(0);
-    offset += shared;
-    batch.hidden = embedded.narrow(0, offset, n * longest[b]).view({n, longest[b], embedded.size(1)});
-    offset += n * longest[b];
-    batches.push_back(std::move(batch));
-  }
-  // What the walk computes against what whole prompts (right-padded to the longest) would.
-  log::info("eval", "walk",
-             {{"sequences", static_cast<int64_t>(sequences.size())},
-              {"prefixes", static_cast<int64_t>(std::count_if(prefixes.begin(), prefixes.end(),
-                                                              [](const auto& p) { return !p.empty(); }))},
-              {"tokens", offset},
-              {"tokens_whole", static_cast<int64_t>(sequences.size()) * longest_whole}});
-  states.batches_ = model::run_decoder_layers(checkpoint, batches, options, hooks);
-  return states;
+  groups.tokens_whole = static_cast<int64_t>(sequences.size()) * longest_whole;
+  return groups;
 }
 
 }  // namespace fq::pipelines

@@ -1,7 +1,8 @@
 // Prefix reuse for MMLU / C-Eval: every prompt of a subject begins with the same few-shot prefix (header
-// and solved dev questions), most of its tokens. The walk computes each distinct prefix once per layer and
-// runs only the prompts' own tokens after it (model::PrefixedBatch, lib/model/prefix_kv.h); the scores
-// equal those of whole prompts up to float summation order.
+// and solved dev questions), most of its tokens. The walk (or each stage of the pipeline over ranks,
+// eval_forward.h) computes each distinct prefix once per layer and runs only the prompts' own tokens after
+// it (model::PrefixedBatch, lib/model/prefix_kv.h); the scores equal those of whole prompts up to float
+// summation order.
 //
 // The prefix is the encoding of the prefix text alone; a prompt uses it only where that encoding is a true
 // token-prefix of the whole prompt's encoding (a tokenizer may merge tokens across the boundary or append
@@ -12,12 +13,9 @@
 #include <map>
 #include <vector>
 
-#include <ATen/core/Tensor.h>
-
-#include "lib/io/checkpoint.h"
 #include "lib/io/tokenizer.h"
-#include "lib/model/causal_lm.h"
 #include "pipelines/evaluate/choice_benchmark.h"
+#include "pipelines/evaluate/eval_forward.h"
 
 namespace fq::pipelines {
 
@@ -42,27 +40,15 @@ struct PrefixedTokens {
   int64_t prefix_tokens = 0;
 };
 
-// The last layer's hidden states of a set of sequences, each distinct prefix computed once.
-class SequenceStates {
- public:
-  // [count, hidden] at positions first..first+count-1 of sequence i (first at or after its prefix).
-  at::Tensor positions(size_t i, int64_t first, int64_t count) const;
-
- private:
-  friend SequenceStates run_prefixed_sequences(const io::Checkpoint&, const std::vector<PrefixedTokens>&,
-                                               const model::ModelOptions&, const model::HooksForLayer&);
-  struct Slot {
-    size_t batch = 0;
-    int64_t row = 0;
-    int64_t first_position = 0;  // the batch's prefix length
-  };
-  std::vector<at::Tensor> batches_;  // [n, s, hidden] per distinct prefix
-  std::vector<Slot> slots_;          // per sequence
+// One walk's sequences grouped by prefix: sequences with identical prefix tokens form one batch of token
+// rows (their remaining tokens right-padded; causal attention keeps the padding out of every position that
+// is read), those without a prefix another, in order of first appearance.
+struct PrefixGroups {
+  TokenWalk walk;
+  std::vector<size_t> sequence_of_row;  // the walk's rows, batch after batch -> index into the sequences
+  int64_t tokens = 0;        // token positions the walk computes (prefixes once, padded own tokens)
+  int64_t tokens_whole = 0;  // what the whole sequences, right-padded to the longest, would take
 };
-
-// Runs `sequences` through the model in one walk: sequences with identical prefix tokens form one
-// model::PrefixedBatch (their remaining tokens right-padded), those without a prefix another.
-SequenceStates run_prefixed_sequences(const io::Checkpoint& checkpoint, const std::vector<PrefixedTokens>& sequences,
-                                      const model::ModelOptions& options, const model::HooksForLayer& hooks);
+PrefixGroups group_by_prefix(const std::vector<PrefixedTokens>& sequences);
 
 }  // namespace fq::pipelines

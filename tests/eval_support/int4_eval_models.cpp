@@ -61,11 +61,8 @@ double bf16_output_fake_perplexity(const std::string& model, const pipelines::Qu
   const io::Checkpoint checkpoint(shared_path("models/" + model));
   const std::map<int64_t, flat::NamedTensors> layers = frozen_layers(checkpoint.config(), quant);
   const flat::FrozenQuantOptions options = pipelines::frozen_options(quant);
-  std::unique_ptr<flat::test::Bf16OutputFake> current;
-  auto hooks = [&](int64_t layer, model::LayerWeights& weights) -> model::LayerHooks& {
-    current.reset();
-    current = std::make_unique<flat::test::Bf16OutputFake>(checkpoint.config(), layer, weights, layers.at(layer), options);
-    return *current;
+  auto hooks = [&](int64_t layer, model::LayerWeights& weights) -> std::unique_ptr<model::LayerHooks> {
+    return std::make_unique<flat::test::Bf16OutputFake>(checkpoint.config(), layer, weights, layers.at(layer), options);
   };
   return perplexity(checkpoint, hooks, device, dtype, windows);
 }

@@ -19,12 +19,15 @@
 #include "lib/core/exit_codes.h"
 #include "lib/core/json.h"
 #include "lib/store/tensor_archive_reader.h"
+#include "tests/mpi/mpirun_command.h"
 #include "tests/support/archive_compare.h"
 #include "tests/support/child_process.h"
 #include "tests/support/shared_dir.h"
 
 namespace fq {
 namespace {
+
+using test::mpirun;
 
 // A whole shortened run: generous, it only catches hangs (about a minute on two loaded cores).
 constexpr double kRunTimeoutSeconds = 900;
@@ -51,13 +54,6 @@ std::vector<std::string> calibrate(const std::string& out) {
           "flatquant.epochs=6",
           "--out",
           out};
-}
-
-std::vector<std::string> mpirun(int ranks, const std::vector<std::string>& command) {
-  std::vector<std::string> argv = {FQ_MPIEXEC, "--allow-run-as-root", "--oversubscribe",  "-np",
-                                   std::to_string(ranks), "-x", "OMP_NUM_THREADS"};
-  argv.insert(argv.end(), command.begin(), command.end());
-  return argv;
 }
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }

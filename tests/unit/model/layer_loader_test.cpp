@@ -13,6 +13,7 @@
 #include "lib/io/safetensors.h"
 #include "lib/model/causal_lm.h"
 #include "lib/model/perplexity.h"
+#include "lib/model/resident_layers.h"
 #include "lib/model/rms_norm.h"
 #include "tests/support/expect_error.h"
 #include "tests/support/shared_dir.h"
@@ -238,6 +239,87 @@ TEST(CausalLm, PerplexityFollowsTheWindowProtocol) {
   for (int64_t n = 0; n < 3; ++n) EXPECT_NEAR(result.window_nll[n], expected[n].item<double>(), 1e-5);
   EXPECT_NEAR(result.perplexity, std::exp(expected.mean().item<double>()), 1e-4 * result.perplexity);
   fq::test::expect_error([&] { embed_tokens(ckpt, at::full({1, 4}, 128, at::kLong), ModelOptions{}); }, {"[0, 128)"});
+}
+
+// Hooks that scale every linear output by a factor of the layer: a forward that skipped or mixed up a
+// layer's hooks gives other numbers.
+class ScaledLinears : public LayerHooks {
+ public:
+  explicit ScaledLinears(int64_t layer) : scale_(1.0 + 0.125 * static_cast<double>(layer + 1)) {}
+  at::Tensor linear(LinearSite site, const at::Tensor& x, const at::Tensor& weight) override {
+    return LayerHooks::linear(site, x, weight) * scale_;
+  }
+
+ private:
+  double scale_;
+};
+
+// A pipeline of two stages (layer 0, layer 1), micro-batch by micro-batch, computes bit for bit what the
+// layer-by-layer walk computes: the same layer calls on the same micro-batches, with or without a prefix
+// (run once, with the first micro-batch).
+TEST(CausalLm, ResidentLayerRangesChainedEqualTheWalk) {
+  for (bool deepseek : {false, true}) {
+    const SyntheticModel m = deepseek ? write_model("model_deepseek_stages", kDeepseekConfigJson, true, false)
+                                      : write_model("model_llama_stages", llama_config_json(false), false, false);
+    const io::Checkpoint ckpt(m.dir);
+    at::manual_seed(74);
+    const at::Tensor ids = at::randint(0, 128, {5, 7}, at::kLong);
+    ModelOptions options;
+    options.micro_batch = 2;  // 5 rows: two full micro-batches and a partial one
+    int built = 0;
+    const HooksForLayer hooks = [&](int64_t layer, LayerWeights&) -> std::unique_ptr<LayerHooks> {
+      ++built;
+      return std::make_unique<ScaledLinears>(layer);
+    };
+    const at::Tensor walked = run_decoder_layers(ckpt, embed_tokens(ckpt, ids, options), options, hooks);
+    EXPECT_EQ(built, 2);
+    EXPECT_GT(test::relative_l2(walked, run_decoder_layers(ckpt, embed_tokens(ckpt, ids, options), options)), 1e-3)
+        << "the hooks must act";
+
+    const TokenEmbedding embedding = load_token_embedding(ckpt, options);
+    const PrefixedTokenRows prefixed{at::randint(0, 128, {4}, at::kLong), ids};
+    const at::Tensor walked_prefixed =
+        run_decoder_layers(ckpt, std::vector<PrefixedBatch>{embedding.embed(prefixed)}, options, hooks)[0];
+    EXPECT_GT(test::relative_l2(walked_prefixed, walked), 1e-3) << "the prefix must act";
+    EXPECT_EQ(built, 4);
+    ResidentLayers first(ckpt, 0, 1, options, hooks), second(ckpt, 1, 2, options, hooks);
+    EXPECT_EQ(built, 6);  // once per layer, kept for every micro-batch
+    // Rows after a shared prefix: the first micro-batch brings the prefix, each stage keeps its keys/values
+    // for the later ones, as layer_forward_batches does within one walk.
+    for (int64_t i = 0; i < 5; i += 2) {
+      const int64_t rows = std::min<int64_t>(2, 5 - i);
+      PrefixedBatch piped = embedding.embed(PrefixedTokenRows{i == 0 ? prefixed.prefix : at::Tensor(), ids.narrow(0, i, rows)});
+      first.forward_micro_batch(piped, i > 0);
+      second.forward_micro_batch(piped, i > 0);
+      EXPECT_TRUE(at::equal(piped.hidden, walked_prefixed.narrow(0, i, rows))) << m.config.model_type << " rows " << i;
+    }
+    // Rows without a prefix next: their first micro-batch forgets the kept one.
+    for (int64_t i = 0; i < 5; i += 2) {
+      const int64_t rows = std::min<int64_t>(2, 5 - i);
+      PrefixedBatch piped{at::Tensor(), embedding.embed(ids.narrow(0, i, rows))};
+      first.forward_micro_batch(piped, i > 0);
+      second.forward_micro_batch(piped, i > 0);
+      EXPECT_TRUE(at::equal(piped.hidden, walked.narrow(0, i, rows))) << m.config.model_type << " rows " << i;
+    }
+    EXPECT_EQ(built, 6);
+
+    // walk_token_rows hands each micro-batch, numbered from first_row, to the results callback.
+    const OutputHead head = load_output_head(ckpt, options);
+    const RowResults last_logit = [](const OutputHead& h, int64_t first_row, const at::Tensor& rows,
+                                     const at::Tensor& hidden) {
+      EXPECT_EQ(rows.size(0), hidden.size(0));
+      return at::stack({at::arange(first_row, first_row + rows.size(0), at::kDouble),
+                        h.logits(hidden).select(1, -1).select(1, 0).to(at::kDouble)}, 1);
+    };
+    const at::Tensor results = walk_token_rows(ckpt, {{at::Tensor(), ids}}, options, hooks, last_logit, 10);
+    ASSERT_EQ(results.sizes().vec(), (std::vector<int64_t>{5, 2}));
+    EXPECT_TRUE(at::equal(results.select(1, 0), at::arange(10, 15, at::kDouble)));
+    EXPECT_TRUE(at::allclose(results.select(1, 1), head.logits(walked).select(1, -1).select(1, 0).to(at::kDouble),
+                             1e-6, 1e-6));
+  }
+  const SyntheticModel m = write_model("model_llama_stages", llama_config_json(false), false, false);
+  const io::Checkpoint ckpt(m.dir);
+  fq::test::expect_error([&] { ResidentLayers(ckpt, 1, 3, ModelOptions{}); }, {"[1, 3)", "2 decoder layers", m.dir});
 }
 
 }  // namespace

@@ -1,3 +1,4 @@
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
 #include "lib/core/error.h"
@@ -6,6 +7,7 @@
 #include "pipelines/evaluate/choice_task.h"
 #include "pipelines/evaluate/csv_table.h"
 #include "pipelines/evaluate/shared_prefix.h"
+#include "tests/support/expect_error.h"
 #include "tests/support/shared_dir.h"
 
 namespace fq::pipelines {
@@ -86,6 +88,28 @@ TEST(ChoicePrompt, FewShotPrefixIsATokenPrefixOfEachPrompt) {
   std::vector<int64_t> merged = prompt;
   merged[prefix.size() - 1] += 1;
   EXPECT_EQ(prefixes.shared_tokens(3, merged), 0);
+}
+
+// A walk's sequences grouped by prefix into the batches of token rows that the walk or the pipeline runs:
+// identical prefixes share a batch (in order of first appearance), the rest is right-padded with zeros, and
+// every row maps back to its sequence.
+TEST(SharedPrefix, GroupByPrefixBatchesPadsAndMapsRowsBack) {
+  const std::vector<std::vector<int64_t>> ids = {{1, 2, 3, 10, 11}, {7, 8}, {1, 2, 3, 12}, {4, 5, 20, 21, 22}, {9}};
+  const std::vector<PrefixedTokens> sequences = {{&ids[0], 3}, {&ids[1], 0}, {&ids[2], 3}, {&ids[3], 2}, {&ids[4], 0}};
+  const PrefixGroups g = group_by_prefix(sequences);
+  ASSERT_EQ(g.walk.size(), 3u);
+  EXPECT_TRUE(at::equal(g.walk[0].prefix, at::tensor(std::vector<int64_t>{1, 2, 3})));
+  EXPECT_TRUE(at::equal(g.walk[0].ids, at::tensor(std::vector<int64_t>{10, 11, 12, 0}).view({2, 2})));
+  EXPECT_FALSE(g.walk[1].prefix.defined());
+  EXPECT_TRUE(at::equal(g.walk[1].ids, at::tensor(std::vector<int64_t>{7, 8, 9, 0}).view({2, 2})));
+  EXPECT_TRUE(at::equal(g.walk[2].prefix, at::tensor(std::vector<int64_t>{4, 5})));
+  EXPECT_TRUE(at::equal(g.walk[2].ids, at::tensor(std::vector<int64_t>{20, 21, 22}).view({1, 3})));
+  EXPECT_EQ(g.sequence_of_row, (std::vector<size_t>{0, 2, 1, 4, 3}));
+  EXPECT_EQ(g.tokens, (3 + 4) + 4 + (2 + 3));
+  EXPECT_EQ(g.tokens_whole, 5 * 5);
+  // A prefix must leave the sequence a token of its own.
+  const std::vector<PrefixedTokens> whole_prefix = {{&ids[1], 2}};
+  test::expect_error([&] { group_by_prefix(whole_prefix); }, {"sequence 0 of 2 tokens cannot share a prefix of 2"});
 }
 
 TEST(ChoiceResults, MicroMacroAndCategories) {
