@@ -1,24 +1,23 @@
 // W4A4 GEMM with Hopper warpgroup MMA (wgmma, sm_90a), int8 MMA fed from int4.
 //
-// CTA tile 128 x 256, two warpgroups of 64 rows each, 128 k per step; both operands from shared memory.
+// CTA tile 128 x 256, two warpgroups of 64 rows each, 128 k per step.
 //   Packed tiles (A: 128 rows x 64 bytes, B: 256 rows x 64 bytes per step) stream into a ring of kStages
 //     shared-memory stages with cp.async, kStages - 1 steps ahead of the MMA, so that the global-load latency
-//     hides behind several steps of tensor-core work. Each thread copies exactly the packed rows it later
-//     expands (thread t: weight row t, and activation row t for t < 128), so a stage needs only the thread's
-//     own cp.async.wait_group, never a barrier.
-//   Expansion: each packed row becomes one 128-byte line of int8 values (16 x the int4 codes) in the
-//     128-byte-swizzled K-major layout that wgmma reads from shared memory; A and B are double-buffered.
-// k is permuted inside each 128-wide step (the same way for A and B, so the sum is unchanged): line chunks
-// 2j and 2j + 1 (32-wide k-step j) hold the even and the odd codes of word j of the row's four 16-byte
-// packed chunks (int4_lo_x16 / int4_hi_x16).
-// Step t issues its 4 wgmma on buffers t % 2 and, while they run, fetches step t + kStages - 1 and, once
-// step t - 1's wgmma are done (wait_group 1), expands step t + 1 into the other buffers: the tensor cores
-// are never idle on the expansion. Tiles are rasterised in groups of 8 row tiles that walk all column tiles
-// together, so that a wave reuses its weight tiles from L2.
-// History (docs/BENCHMARKS.md): A expanded into registers (wgmma's register-A form) forced a wait for all
-// groups before each expansion, and packed loads straight into registers stalled on global latency
-// (~720-830 TOPS); the cp.async ring alone gave 13-15%. An interleaved (no-swizzle) B layout with column
-// tiles fastest ran within +-7% of the swizzled one and was dropped.
+//     hides behind several steps of tensor-core work. Each thread copies exactly the packed bytes it later
+//     reads (its two A fragment rows' 16-byte chunks, its weight row's 64 bytes), so a stage needs only the
+//     thread's own cp.async.wait_group, never a barrier.
+//   A (activations): each thread expands its fragment words in registers; wgmma reads A from registers.
+//   B (weights): each thread expands its weight row to int8 and stores it as one 128-byte line of the
+//     128-byte-swizzled K-major layout that wgmma reads from shared memory (double-buffered).
+// k is permuted inside each 128-wide step (the same way for A and B, so the sum is unchanged): lane c of a
+// quad takes the packed bytes [16c, 16c+16) = 4 words; word j feeds 32-wide k-step j, its even codes the
+// fragment slots [4c, 4c+4), its odd codes [16+4c, 16+4c+4) (int4_lo_x16 / int4_hi_x16).
+// Each step issues 4 wgmma asynchronously and overlaps them with the cp.async of step t + kStages - 1 and the
+// expansion of B(t + 1) into the other buffer. Tiles are rasterised in groups of 8 row tiles that walk all
+// column tiles together, so that a wave reuses its weight tiles from L2.
+// History (docs/BENCHMARKS.md): loading the packed operands straight into registers two steps ahead ran at
+// ~720-830 TOPS, 57% of the stall cycles waiting on those loads; an interleaved (no-swizzle) B layout with
+// column tiles fastest ran within +-7% of the swizzled one and was dropped.
 
 #include "kernels/cuda/cuda_check.cuh"
 #include "kernels/cuda/sm80_primitives.cuh"
@@ -31,23 +30,21 @@ namespace {
 constexpr int kBM = 128;
 constexpr int kBN = 256;
 constexpr int kBK = 128;
-constexpr int kThreads = 256;                  // two warpgroups; thread t expands weight row t (and A row t)
-constexpr int kLineBytes = kBK;                // one row's int8 values of a step
-constexpr int kPackedLineBytes = kBK / 2;      // ... packed
-constexpr int kAtomBytes = 8 * kLineBytes;     // a swizzle atom: 8 lines
-constexpr int kBTileBytes = kBN * kLineBytes;  // the int8 B tile of one step
-constexpr int kATileBytes = kBM * kLineBytes;  // the int8 A tile of one step
-constexpr int kPackedABytes = kBM * kPackedLineBytes;            // packed A of one step
-constexpr int kStageBytes = kPackedABytes + kBN * kPackedLineBytes;  // + packed B
-constexpr int kStages = 4;                                       // steps of packed data in flight
-// Expanded B and A double buffers (1024-byte aligned atoms first), the packed stages, slack to align.
-constexpr int kSmemBytes = 2 * (kBTileBytes + kATileBytes) + kStages * kStageBytes + kAtomBytes;
+constexpr int kThreads = 256;                 // two warpgroups; thread t also expands weight row t
+constexpr int kLineBytes = kBK;               // one weight row's int8 values of a step
+constexpr int kAtomBytes = 8 * kLineBytes;    // a swizzle atom: 8 lines
+constexpr int kTileBytes = kBN * kLineBytes;  // the int8 B tile of one step
+constexpr int kPackedABytes = kBM * kBK / 2;            // packed A of one step
+constexpr int kStageBytes = kPackedABytes + kBN * kBK / 2;  // + packed B
+constexpr int kStages = 4;                                // steps of packed data in flight
+// Expanded B double buffer (1024-byte aligned atoms first), the packed stages, slack to align the atoms.
+constexpr int kSmemBytes = 2 * kTileBytes + kStages * kStageBytes + kAtomBytes;
 constexpr int kRasterGroup = 8;               // row tiles per rasterisation group
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
-// Shared-memory matrix descriptor of an int8 tile (A or B), K-major with 128-byte swizzle, in 16-byte units: each
-// row's 128 k-values of a step form one 128-byte line, 8 lines an atom of 1024 bytes whose 16-byte
+// Shared-memory matrix descriptor of the int8 B tile, K-major with 128-byte swizzle, in 16-byte units: each
+// weight row's 128 k-values of a step form one 128-byte line, 8 lines an atom of 1024 bytes whose 16-byte
 // chunks are XOR-ed with the line index (chunk' = chunk ^ (row % 8)). k-step j starts 32 bytes into the line
 // (the hardware applies the XOR to the full address); atoms are 1024 bytes apart (stride byte offset); the
 // leading byte offset is unused with swizzling (1 by convention); layout type 1 = 128-byte swizzle.
@@ -70,12 +67,13 @@ __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.
 // Keeps the compiler from moving accumulator reads/writes across the asynchronous MMA (as CUTLASS's
 // warpgroup_fence_operand).
 __device__ __forceinline__ void fence_operand(int& r) { asm volatile("" : "+r"(r)::"memory"); }
+__device__ __forceinline__ void fence_operand(uint32_t& r) { asm volatile("" : "+r"(r)::"memory"); }
 __device__ __forceinline__ void fence_operand(uint64_t& r) { asm volatile("" : "+l"(r)::"memory"); }
 
-// D[64 x 256] += A[64 x 32] * B[32 x 256], both from shared memory, int32; ATYPE "s8" or "u8". The
+// D[64 x 256] += A[64 x 32] (registers) * B[32 x 256] (shared memory), int32; ATYPE "s8" or "u8". The
 // immediate scale-d 1 accumulates (the accumulators start at zero); a predicate set inside the asm would be a
 // non-wgmma instruction inside the pipeline stage and serialise it.
-#define FQ_WGMMA_M64N256K32_SS(ATYPE, d, desc_a, desc_b) \
+#define FQ_WGMMA_M64N256K32_RS(ATYPE, d, a, desc_b) \
   asm volatile( \
       "wgmma.mma_async.sync.aligned.m64n256k32.s32." ATYPE ".s8 " \
       "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, " \
@@ -85,7 +83,7 @@ __device__ __forceinline__ void fence_operand(uint64_t& r) { asm volatile("" : "
       "%74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, " \
       "%92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, " \
       "%108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, " \
-      "%123, %124, %125, %126, %127}, %128, %129, 1;\n" \
+      "%123, %124, %125, %126, %127}, {%128, %129, %130, %131}, %132, 1;\n" \
       : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]), \
         "+r"(d[8]), "+r"(d[9]), "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15]), \
         "+r"(d[16]), "+r"(d[17]), "+r"(d[18]), "+r"(d[19]), "+r"(d[20]), "+r"(d[21]), "+r"(d[22]), \
@@ -104,7 +102,7 @@ __device__ __forceinline__ void fence_operand(uint64_t& r) { asm volatile("" : "
         "+r"(d[107]), "+r"(d[108]), "+r"(d[109]), "+r"(d[110]), "+r"(d[111]), "+r"(d[112]), "+r"(d[113]), \
         "+r"(d[114]), "+r"(d[115]), "+r"(d[116]), "+r"(d[117]), "+r"(d[118]), "+r"(d[119]), "+r"(d[120]), \
         "+r"(d[121]), "+r"(d[122]), "+r"(d[123]), "+r"(d[124]), "+r"(d[125]), "+r"(d[126]), "+r"(d[127]) \
-      : "l"(desc_a), "l"(desc_b));
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b));
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
@@ -118,9 +116,7 @@ __global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4
   extern __shared__ __align__(1024) uint8_t smem_raw[];
   // Swizzle atoms need 1024-byte alignment; the launch reserves the slack.
   uint8_t* smem = smem_raw + ((kAtomBytes - (smem_addr(smem_raw) % kAtomBytes)) % kAtomBytes);
-  uint8_t* b_tiles = smem;                        // [2][kBTileBytes]
-  uint8_t* a_tiles = smem + 2 * kBTileBytes;      // [2][kATileBytes]
-  uint8_t* stages = a_tiles + 2 * kATileBytes;    // [kStages][kStageBytes]
+  uint8_t* stages = smem + 2 * kTileBytes;
   // Grouped rasterisation (as Triton's GROUP_SIZE_M): blocks walk kRasterGroup row tiles x all column tiles.
   const int64_t col_tiles = ceil_div(args.n, kBN);
   const int64_t row_tiles = gridDim.x / col_tiles;
@@ -143,58 +139,57 @@ __global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4
   const int lane = tid % 32;
   const int quad = lane % 4;
   const int warp_row0 = (tid / 128) * 64 + ((tid / 32) % 4) * 16 + lane / 4;  // fragment row g (and g + 8)
-  const bool copies_a = tid < kBM;  // thread t < 128 also owns activation row t
-  const uint8_t* a_row = args.a + (tile.row0 + tid) * row_bytes;
+  const uint8_t* a_row0 = args.a + (tile.row0 + warp_row0) * row_bytes + 16 * quad;
+  const uint8_t* a_row1 = a_row0 + 8 * row_bytes;
   const uint8_t* b_row = args.b + (tile.expert * args.n + n0 + tid) * row_bytes;
-  const bool a_valid = tid < rows_a;
+  const bool a_valid0 = warp_row0 < rows_a;
+  const bool a_valid1 = warp_row0 + 8 < rows_a;
   const bool b_valid = tid < rows_b;
-  // Packed row r of a stage holds its 16-byte chunk q in slot q ^ ((r / 2) % 4): the 8 lanes of a
-  // shared-memory phase, reading chunk q of 8 consecutive rows, hit distinct banks.
-  const int swz = (tid / 2) % 4;
-  const int a_off = tid * kPackedLineBytes;
-  const int b_off = kPackedABytes + tid * kPackedLineBytes;
-  // This thread's expanded rows are line tid % 8 of atom tid / 8 of each tile.
-  const int line_off = (tid / 8) * kAtomBytes + (tid % 8) * kLineBytes;
+  // Where this thread's packed bytes sit in a stage: its A chunks at rows g and g + 8, and its weight row,
+  // whose 16-byte chunk q goes to slot q ^ ((tid / 2) % 4) so that the 8 lanes of a shared-memory phase,
+  // reading chunk q of 8 consecutive rows, hit distinct banks.
+  const int a_off0 = warp_row0 * (kBK / 2) + 16 * quad;
+  const int a_off1 = a_off0 + 8 * (kBK / 2);
+  const int b_off = kPackedABytes + tid * (kBK / 2);
+  const int b_swz = (tid / 2) % 4;
+  // This thread's expanded weight row is line tid % 8 of atom tid / 8.
+  uint8_t* b_line = smem + (tid / 8) * kAtomBytes + (tid % 8) * kLineBytes;
 
   // Packed data of step kt into its stage (zero-filled outside the operands); always one commit group, so
   // that the wait counts below hold at the tail.
   auto fetch_step = [&](int kt) {
     if (kt < ktiles) {
       uint8_t* st = stages + (kt % kStages) * kStageBytes;
-      const int64_t kbyte = static_cast<int64_t>(kt) * kPackedLineBytes;
+      const int64_t kbyte = static_cast<int64_t>(kt) * (kBK / 2);
+      const bool a_in_k = kbyte + 16 * quad < row_bytes;  // K % 32 == 0: chunks are whole
+      const bool a0 = a_valid0 && a_in_k;
+      const bool a1 = a_valid1 && a_in_k;
+      cp_async_16(st + a_off0, a0 ? a_row0 + kbyte : args.a, a0);
+      cp_async_16(st + a_off1, a1 ? a_row1 + kbyte : args.a, a1);
 #pragma unroll
       for (int q = 0; q < 4; ++q) {
-        const bool in_k = kbyte + 16 * q < row_bytes;  // K % 32 == 0: chunks are whole
-        const bool b = b_valid && in_k;
-        cp_async_16(st + b_off + 16 * (q ^ swz), b ? b_row + kbyte + 16 * q : args.b, b);
-        if (copies_a) {
-          const bool a = a_valid && in_k;
-          cp_async_16(st + a_off + 16 * (q ^ swz), a ? a_row + kbyte + 16 * q : args.a, a);
-        }
+        const bool b = b_valid && kbyte + 16 * q < row_bytes;
+        cp_async_16(st + b_off + 16 * (q ^ b_swz), b ? b_row + kbyte + 16 * q : args.b, b);
       }
     }
     cp_async_commit();
   };
-  // One packed row (64 bytes at `packed`, swizzled slots) -> its int8 line at `line` (line tid % 8 of an
-  // atom): k-step j = 16-byte chunks 2j (even codes) and 2j + 1 (odd codes), XOR-swizzled with the line.
-  auto expand_line = [&](const uint8_t* packed, uint8_t* line) {
+  auto expand_b = [&](int kt, int buf) {
+    const uint8_t* st = stages + (kt % kStages) * kStageBytes + b_off;
     uint4 p[4];
 #pragma unroll
-    for (int q = 0; q < 4; ++q) p[q] = *reinterpret_cast<const uint4*>(packed + 16 * (q ^ swz));
+    for (int q = 0; q < 4; ++q) p[q] = *reinterpret_cast<const uint4*>(st + 16 * (q ^ b_swz));
+    uint8_t* line = b_line + buf * kTileBytes;
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const uint4 lo = make_uint4(int4_lo_x16(word(p[0], j)), int4_lo_x16(word(p[1], j)),
                                   int4_lo_x16(word(p[2], j)), int4_lo_x16(word(p[3], j)));
       const uint4 hi = make_uint4(int4_hi_x16(word(p[0], j)), int4_hi_x16(word(p[1], j)),
                                   int4_hi_x16(word(p[2], j)), int4_hi_x16(word(p[3], j)));
+      // k-step j = 16-byte chunks 2j (even codes) and 2j + 1 (odd codes) of the line, swizzled.
       *reinterpret_cast<uint4*>(line + (((2 * j) ^ (tid % 8)) * 16)) = lo;
       *reinterpret_cast<uint4*>(line + (((2 * j + 1) ^ (tid % 8)) * 16)) = hi;
     }
-  };
-  auto expand_step = [&](int kt, int buf) {
-    const uint8_t* st = stages + (kt % kStages) * kStageBytes;
-    expand_line(st + b_off, b_tiles + buf * kBTileBytes + line_off);
-    if (copies_a) expand_line(st + a_off, a_tiles + buf * kATileBytes + line_off);
   };
 
   int acc[128];
@@ -203,46 +198,53 @@ __global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4
 
   for (int kt = 0; kt < kStages - 1; ++kt) fetch_step(kt);
   cp_async_wait<kStages - 2>();  // step 0 has landed
-  expand_step(0, 0);
+  expand_b(0, 0);
   fence_proxy_async();
   __syncthreads();
 #pragma unroll
   for (int i = 0; i < 128; ++i) fence_operand(acc[i]);
 
-  // This warpgroup's 64 rows of an A tile start 8 atoms further per warpgroup.
-  const int a_wg_off = (tid / 128) * 8 * kAtomBytes;
+  // Step t: expand A(t) in registers, issue its 4 wgmma on B buffer t % 2, and while they run fetch step
+  // t + kStages - 1 (into the stage step t - 1 used, read by now) and expand B(t + 1) into the other buffer
+  // (last read by step t - 1, complete). NOTE: the wait is for ALL groups (wait_group 0) before the next A
+  // expansion: ptxas serialises every wgmma of a kernel in which any wgmma input register (A fragments,
+  // accumulators) is written while a group is in flight.
 #pragma unroll 1
   for (int t = 0; t < ktiles; ++t) {
-    const int buf = t % 2;
-    uint64_t desc_a[4], desc_b[4];
+    const uint8_t* st = stages + (t % kStages) * kStageBytes;
+    const uint4 pa0 = *reinterpret_cast<const uint4*>(st + a_off0);
+    const uint4 pa1 = *reinterpret_cast<const uint4*>(st + a_off1);
+    uint32_t frag[4][4];  // [k-step][register]
+    uint64_t desc[4];
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      desc_a[j] = swizzled_desc(a_tiles + buf * kATileBytes + a_wg_off, j);
-      desc_b[j] = swizzled_desc(b_tiles + buf * kBTileBytes, j);
+      frag[j][0] = int4_lo_x16(word(pa0, j));
+      frag[j][1] = int4_lo_x16(word(pa1, j));
+      frag[j][2] = int4_hi_x16(word(pa0, j));
+      frag[j][3] = int4_hi_x16(word(pa1, j));
+      desc[j] = swizzled_desc(smem + (t % 2) * kTileBytes, j);
       // Pinned before the fence: an input defined between the wgmmas of a stage serialises them.
-      fence_operand(desc_a[j]);
-      fence_operand(desc_b[j]);
+      fence_operand(desc[j]);
+#pragma unroll
+      for (int r = 0; r < 4; ++r) fence_operand(frag[j][r]);
     }
     wgmma_fence();
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       if constexpr (kASigned) {
-        FQ_WGMMA_M64N256K32_SS("s8", acc, desc_a[j], desc_b[j]);
+        FQ_WGMMA_M64N256K32_RS("s8", acc, frag[j], desc[j]);
       } else {
-        FQ_WGMMA_M64N256K32_SS("u8", acc, desc_a[j], desc_b[j]);
+        FQ_WGMMA_M64N256K32_RS("u8", acc, frag[j], desc[j]);
       }
     }
     wgmma_commit();
     fetch_step(t + kStages - 1);
     cp_async_wait<kStages - 2>();  // step t + 1 has landed
-    // Step t - 1's wgmma (both warpgroups) have read buffers 1 - buf: free for step t + 1.
-    wgmma_wait<1>();
-    __syncthreads();
-    if (t + 1 < ktiles) expand_step(t + 1, 1 - buf);
+    if (t + 1 < ktiles) expand_b(t + 1, (t + 1) % 2);
+    wgmma_wait<0>();
     fence_proxy_async();
     __syncthreads();
   }
-  wgmma_wait<0>();
 #pragma unroll
   for (int i = 0; i < 128; ++i) fence_operand(acc[i]);
 

@@ -206,6 +206,8 @@ Json run_choice_task(const io::Checkpoint& checkpoint, EvalForward& forward, con
       if (forward.is_root()) log::info("eval", "subject already evaluated", {{"subject", s.name}, {"n", progress}});
       continue;
     }
+    // Every rank reaches this point for the same subjects (`done` is rank 0's), so the check is collective.
+    if (forward.stop_requested()) throw ChoiceTaskStopped{};
     std::vector<Sequence> seqs;
     FewShotPrefixes prefixes(tok, task.benchmark, s);
     int min_shots = task.shots;

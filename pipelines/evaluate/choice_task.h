@@ -27,10 +27,14 @@ struct ChoiceTask {
   std::string state_path;     // resume state ("" = none)
 };
 
+// Thrown on every rank by run_choice_task when a stop signal reached any rank: the finished subjects are in
+// the state file, the subject in progress is dropped (the same command continues with it).
+struct ChoiceTaskStopped {};
+
 // Collective over the ranks of `forward` (`model` is the one it runs, described in the state file). On rank 0:
 // {"task", "scoring", "shots", "subjects": {name: {category, correct, total, accuracy, min_shots, scores}},
 //  "categories": {name: {correct, total, accuracy}}, "micro_accuracy", "macro_accuracy", "questions"};
-// elsewhere an empty object.
+// elsewhere an empty object. Between subjects it checks for a stop request (ChoiceTaskStopped).
 Json run_choice_task(const io::Checkpoint& checkpoint, EvalForward& forward, const EvalModel& model,
                      const ChoiceTask& task);
 

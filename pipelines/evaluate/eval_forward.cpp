@@ -9,10 +9,12 @@
 #include "cluster/mpi_world.h"
 #include "cluster/root_task.h"
 #include "cluster/shard_plan.h"
+#include "cluster/stop_signals.h"
 #include "cluster/tensor_stream.h"
 #include "cluster/tensor_transfer.h"
 #include "lib/core/error.h"
 #include "lib/core/log.h"
+#include "lib/core/stop_flag.h"
 #include "lib/core/stopwatch.h"
 #include "lib/model/resident_layers.h"
 #include "pipelines/run/layer_cost.h"
@@ -214,6 +216,10 @@ at::Tensor EvalForward::run_pipelined(const std::vector<TokenWalk>& walks, const
   if (!first) return {};
   while (collected.size() < batches.size()) collect(stream->next());
   return at::cat(collected);
+}
+
+bool EvalForward::stop_requested() const {
+  return world_ == nullptr ? fq::stop_requested() : cluster::any_rank_stop_requested(*world_);
 }
 
 Json EvalForward::from_root(const std::function<Json()>& make) const {

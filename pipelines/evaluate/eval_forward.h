@@ -79,6 +79,9 @@ class EvalForward {
   // Collective: rank 0's `make()` on every rank (`make` runs on rank 0 only; an fq::Error it throws is
   // thrown on every rank).
   Json from_root(const std::function<Json()>& make) const;
+  // Collective, where every rank is in step (between subjects): true on every rank when any rank got a stop
+  // signal (cluster/stop_signals.h).
+  bool stop_requested() const;
   // Collective: the quantized weight memory of every layer of the model (summed over the ranks).
   flat::WeightMemory weight_memory() const;
   // This rank's share of the work so far (pipelined: layers, micro-batches, compute and waiting seconds).

@@ -5,6 +5,7 @@
 #include "cluster/device_select.h"
 #include "cluster/mpi_world.h"
 #include "cluster/nccl_comm.h"
+#include "cluster/stop_signals.h"
 #include "lib/core/atomic_file.h"
 #include "lib/core/error.h"
 #include "lib/core/exit_codes.h"
@@ -42,7 +43,18 @@ int evaluate_on_rank(const cluster::MpiWorld& world, const EvalRequest& request)
                 << " windows of " << request.ppl.seqlen << " tokens)\n";
     }
   } else {
-    report["result"] = run_choice_task(checkpoint, forward, model, request.choice_task);
+    try {
+      report["result"] = run_choice_task(checkpoint, forward, model, request.choice_task);
+    } catch (const ChoiceTaskStopped&) {
+      if (world.is_root() && request.choice_task.state_path.empty()) {
+        log::warn("eval", "stopped on request; without --report no subject results were kept",
+                  {{"exit_code", kExitResume}});
+      } else if (world.is_root()) {
+        log::warn("eval", "stopped on request; the finished subjects are saved. Run the same command to resume",
+                  {{"state", request.choice_task.state_path}, {"exit_code", kExitResume}});
+      }
+      return kExitResume;
+    }
     if (world.is_root()) std::cout << choice_results_table(report["result"]);
   }
   forward.log_stage_summary();
@@ -67,6 +79,9 @@ int evaluate_on_rank(const cluster::MpiWorld& world, const EvalRequest& request)
 
 int run_evaluation(const EvalRequest& request) {
   cluster::MpiWorld world;
+  // MMLU / C-Eval stop between subjects (Slurm's pre-timeout USR1, preemption's TERM) and resume from the
+  // state file; a perplexity run has no partial state, so the signals keep their default (end it now).
+  if (request.multiple_choice) cluster::install_stop_signal_handlers();
   try {
     return evaluate_on_rank(world, request);
   } catch (const std::exception& e) {

@@ -27,7 +27,8 @@ struct EvalRequest {
   std::string report_path;  // rank 0 writes the JSON report here ("" = none)
 };
 
-// Returns kExitOk. Throws fq::Error for bad input; in a job of several ranks an error on any rank ends the
+// Returns kExitOk, or kExitResume when a stop signal (SIGTERM, SIGUSR1, SIGINT) ended an MMLU / C-Eval run
+// between subjects, the finished ones saved in the state file (choice_task.h). Throws fq::Error for bad input; in a job of several ranks an error on any rank ends the
 // job (MPI_Abort, after the message) instead of leaving the others waiting.
 int run_evaluation(const EvalRequest& request);
 

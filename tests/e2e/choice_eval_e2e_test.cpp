@@ -3,10 +3,15 @@
 // Log-likelihood scoring: full precision must score far above chance (25%), round-to-nearest W4A4 must lose
 // most of that, and an interrupted evaluation resumes from its finished subjects. Prefix reuse gives the
 // per-question scores of whole prompts on tiny-llama3 and tiny-deepseek-v3.
+#include <signal.h>
+
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "flatquant_build_info.h"
 #include "lib/core/atomic_file.h"
@@ -98,6 +103,33 @@ TEST(ChoiceEvalE2E, CevalLayoutAndLetterScoringMechanics) {
   EXPECT_EQ(bad.code, kExitFailure);
   EXPECT_NE(read_file(dir + "/bad.log").find("college_physics_val.csv line 10"), std::string::npos)
       << read_file(dir + "/bad.log");
+}
+
+// SIGTERM (preemption; Slurm's pre-timeout USR1 takes the same path) between subjects: the run keeps the
+// finished subjects in REPORT.state.json and exits 75; the same command evaluates only the rest.
+TEST(ChoiceEvalE2E, StopSignalKeepsFinishedSubjectsAndExitsForResume) {
+  FQ_REQUIRE_SHARED();
+  const std::string dir = test::scratch_dir("choice_e2e_stop");
+  const std::vector<test::ChoiceItem> items = test::make_choice_items(read_file(test::shared_path("data/kjv/kjv.valid.txt")), 17);
+  test::write_choice_dataset(dir + "/ceval", true, items, 3, 8);
+  const std::string report = dir + "/ceval.json";
+  const std::vector<std::string> args{test::flatquant_binary(), "eval", "--model", test::shared_path("models/tiny-llama3"),
+                                      "--method", "fp", "--task", "ceval", "--data", dir + "/ceval", "--report", report};
+  {
+    test::ChildProcess run(args, dir + "/stopped.log", kOneThread);
+    while (!std::filesystem::exists(report + ".state.json") && run.running()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(300).code, kExitResume) << run.output();
+  }
+  const Json state = read_json_file(report + ".state.json");
+  EXPECT_GE(state["subjects"].size(), 1u);
+  EXPECT_LT(state["subjects"].size(), 3u) << "the stop must come before the last subject";
+  EXPECT_FALSE(std::filesystem::exists(report)) << "a stopped run writes no report";
+  ASSERT_EQ(test::run_child(args, dir + "/resumed.log", 300, kOneThread).code, kExitOk) << read_file(dir + "/resumed.log");
+  EXPECT_NE(read_file(dir + "/resumed.log").find("subject already evaluated"), std::string::npos);
+  EXPECT_EQ(read_json_file(report)["result"]["questions"], 24);
 }
 
 // Prefix reuse (--reuse-prefix, the default) against every prompt computed whole, 5-shot, round-to-nearest
