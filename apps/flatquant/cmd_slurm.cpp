@@ -2,6 +2,7 @@
 // the batch scripts of a calibration job and of its evaluation jobs, from the config's slurm: section;
 // printed, written, or submitted with sbatch (evaluations after the calibration succeeded).
 #include <algorithm>
+#include <utility>
 #include <filesystem>
 #include <iostream>
 
@@ -17,6 +18,15 @@ namespace {
 
 std::vector<std::string> eval_values(const po::variables_map& vm) {
   return vm.count("eval") ? vm["eval"].as<std::vector<std::string>>() : std::vector<std::string>{};
+}
+
+// The job's log file: sbatch's --output pattern with the job name (%x) and id (%j) filled in.
+std::string log_path(const cluster::SlurmSpec& spec, const std::string& job_id) {
+  std::string path = spec.output;
+  for (const auto& [key, value] : {std::pair<std::string, std::string>{"%x", spec.job_name}, {"%j", job_id}}) {
+    for (std::size_t at; (at = path.find(key)) != std::string::npos;) path.replace(at, key.size(), value);
+  }
+  return path;
 }
 
 int run(const po::variables_map& vm, const std::vector<std::string>& eval_args) {
@@ -38,10 +48,10 @@ int run(const po::variables_map& vm, const std::vector<std::string>& eval_args) 
   }
   // --output names the calibration's script; the evaluation scripts lie beside it in the run directory.
   std::vector<std::string> paths;
-  for (const pipelines::SlurmJob& job : jobs) {
-    const bool calibration = request.existing_run.empty() && paths.empty();
-    paths.push_back(calibration && !output.empty() ? output : job.run_dir + "/" + job.script_name);
-    write_file_atomic(paths.back(), job.script);
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    const bool calibration = i == 0 && request.existing_run.empty();
+    paths.push_back(calibration && !output.empty() ? output : jobs[i].run_dir + "/" + jobs[i].script_name);
+    write_file_atomic(paths.back(), jobs[i].script);
     std::cerr << "flatquant slurm: wrote " << paths.back() << "\n";
   }
   if (!submit) {
@@ -53,8 +63,8 @@ int run(const po::variables_map& vm, const std::vector<std::string>& eval_args) 
   std::vector<std::string> after;
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     const std::string job_id = cluster::submit_sbatch(paths[i], after);
-    std::cerr << "flatquant slurm: submitted job " << job_id << " (" << jobs[i].spec.job_name << "); log "
-              << jobs[i].spec.output << "\n";
+    std::cerr << "flatquant slurm: submitted job " << job_id << " (" << jobs[i].spec.job_name << ", " << paths[i]
+              << (after.empty() ? "" : ", " + after[0]) << "); log " << log_path(jobs[i].spec, job_id) << "\n";
     std::cout << job_id << std::endl;  // flushed: a later failed submission still leaves the ids printed
     if (i == 0 && request.existing_run.empty()) after = {"--dependency=afterok:" + job_id, "--kill-on-invalid-dep=yes"};
   }
