@@ -6,6 +6,30 @@
 #include "lib/core/error.h"
 
 namespace fq::pipelines {
+namespace {
+
+// Job commands name files by absolute path: the job starts in another directory, maybe on another node.
+std::string absolute_path(const std::string& path) {
+  return std::filesystem::absolute(path).lexically_normal().string();
+}
+
+// A job of the run: the config's sizing under `job_name`, launching `command` on every rank.
+SlurmJob render_job(const RunConfig& config, const std::string& run_dir, const std::string& script_name,
+                    const std::string& job_name, std::vector<std::string> command) {
+  SlurmJob job;
+  job.script_name = script_name;
+  job.run_dir = run_dir;
+  job.spec = slurm_spec_of(config, run_dir);
+  job.spec.job_name = job_name;
+  job.command = std::move(command);
+  job.script = cluster::render_sbatch(job.spec, job.command);
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(job.spec.output).parent_path(), ec);
+  FQ_CHECK(!ec, "cannot create the directory of the job log '", job.spec.output, "': ", ec.message());
+  return job;
+}
+
+}  // namespace
 
 cluster::SlurmSpec slurm_spec_of(const RunConfig& config, const std::string& run_dir) {
   const SlurmConfig& s = config.slurm;
@@ -52,7 +76,7 @@ std::vector<EvalJobSpec> parse_eval_job_specs(const std::vector<std::string>& va
              "' is not one of ppl, mmlu, ceval");
     FQ_CHECK(!spec.data.empty(), flag, " '", value, "': no data path after '=' (",
              text_task ? "the perplexity text file" : "the dataset root with {dev,val,test}/", ")");
-    spec.data = std::filesystem::absolute(spec.data).lexically_normal().string();
+    spec.data = absolute_path(spec.data);
     FQ_CHECK(text_task ? std::filesystem::is_regular_file(spec.data) : std::filesystem::is_directory(spec.data), flag,
              " '", value, "': ", spec.data, " is not ", text_task ? "a file" : "a directory");
     for (const EvalJobSpec& earlier : specs) {
@@ -72,30 +96,6 @@ void check_eval_args(const std::vector<std::string>& args) {
     }
   }
 }
-
-namespace {
-
-// A job of the run: the config's sizing under `job_name`, launching `command` on every rank.
-SlurmJob render_job(const RunConfig& config, const std::string& run_dir, const std::string& script_name,
-                    const std::string& job_name, std::vector<std::string> command) {
-  SlurmJob job;
-  job.script_name = script_name;
-  job.run_dir = run_dir;
-  job.spec = slurm_spec_of(config, run_dir);
-  job.spec.job_name = job_name;
-  job.command = std::move(command);
-  job.script = cluster::render_sbatch(job.spec, job.command);
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(job.spec.output).parent_path(), ec);
-  FQ_CHECK(!ec, "cannot create the directory of the job log '", job.spec.output, "': ", ec.message());
-  return job;
-}
-
-std::string absolute_path(const std::string& path) {
-  return std::filesystem::absolute(path).lexically_normal().string();
-}
-
-}  // namespace
 
 std::vector<SlurmJob> render_slurm_jobs(const SlurmJobRequest& request) {
   check_eval_args(request.eval_args);
@@ -124,7 +124,6 @@ std::vector<SlurmJob> render_slurm_jobs(const SlurmJobRequest& request) {
   std::vector<SlurmJob> jobs;
   if (calibrate) {
     std::vector<std::string> command = {request.flatquant_binary, "calibrate"};
-    // Absolute paths: the job starts in another directory, maybe on another node.
     if (!request.config_path.empty()) command.insert(command.end(), {"--config", absolute_path(request.config_path)});
     command.insert(command.end(), {"--out", run_dir});
     for (const std::string& o : request.overrides) command.insert(command.end(), {"--set", o});
