@@ -32,7 +32,8 @@ bool parse(const std::string& command, const std::string& synopsis, const po::op
   return true;
 }
 
-int run_guarded(const std::string& command, int (*body)(const po::variables_map&), const po::variables_map& vm) {
+int run_guarded(const std::string& command, const std::function<int(const po::variables_map&)>& body,
+                const po::variables_map& vm) {
   try {
     return body(vm);
   } catch (const fq::Error& e) {

@@ -3,6 +3,7 @@
 // print an error naming the flag and exit with kExitUsage).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,7 @@ bool parse(const std::string& command, const std::string& synopsis, const po::op
            const std::vector<std::string>& args, po::variables_map* vm, int* exit_code);
 
 // Runs `body`, turning fq::Error and other exceptions into a message and kExitFailure.
-int run_guarded(const std::string& command, int (*body)(const po::variables_map&), const po::variables_map& vm);
+int run_guarded(const std::string& command, const std::function<int(const po::variables_map&)>& body,
+                const po::variables_map& vm);
 
 }  // namespace fq::cli

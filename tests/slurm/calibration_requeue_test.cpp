@@ -1,17 +1,20 @@
-// The calibration job end to end on a real (single-host) Slurm: `flatquant slurm --submit` renders and
-// submits a two-task job of tiny-deepseek-v3 (srun --mpi=pmix); mid-calibration the test signals the batch
-// shell with USR1 as Slurm does before the time limit (scancel --batch --signal=USR1); the ranks save and
-// exit 75, the job script requeues the job, and the requeued job resumes to the transforms.h5 of an
-// uninterrupted single-process run.
+// The calibration job end to end on a real (single-host) Slurm: `flatquant slurm --eval ppl=... --submit`
+// renders and submits a two-task job of tiny-deepseek-v3 (srun --mpi=pmix) and its perplexity job after it
+// (afterok); mid-calibration the test signals the batch shell with USR1 as Slurm does before the time limit
+// (scancel --batch --signal=USR1); the ranks save and exit 75, the job script requeues the job, the
+// requeued job resumes to the transforms.h5 of an uninterrupted single-process run, and only then does
+// the evaluation job run (before, it would fail: no transforms.h5) and write its report.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
 #include "flatquant_build_info.h"
 #include "lib/core/atomic_file.h"
 #include "lib/core/exit_codes.h"
+#include "lib/core/json.h"
 #include "tests/slurm/single_host_slurm.h"
 #include "tests/support/archive_compare.h"
 #include "tests/support/child_process.h"
@@ -59,20 +62,32 @@ TEST(SlurmCalibration, SignalledJobIsRequeuedAndResumesToTheSingleProcessResult)
   for (const std::string& word : calibration_settings()) submit.push_back(word);
   for (const std::string& setting : {"slurm.job_name=fq-calibration-test", "slurm.ntasks_per_node=2",
                                      "slurm.gpus_per_node=0", "slurm.cpus_per_task=1", "slurm.time=00:30:00",
-                                     "slurm.signal=B:USR1@120", "slurm.output=job.out"}) {
+                                     "slurm.signal=B:USR1@120", "slurm.output=%x.out"}) {
     submit.insert(submit.end(), {"--set", setting});
   }
-  submit.insert(submit.end(), {"--out", run, "--submit"});
+  // The evaluation: perplexity of the first 6 KB of the test text (a few seconds), in windows of 128 tokens
+  // (an argument passed through to `flatquant eval`).
+  const std::string text = read_file(test::shared_path("data/kjv/kjv.test.txt"));
+  write_file_atomic(work + "/eval text.txt", text.substr(0, text.find('\n', 6000) + 1));
+  submit.insert(submit.end(), {"--out", run, "--eval", "ppl=" + work + "/eval text.txt", "--submit", "--", "--seqlen", "128"});
   const test::ChildExit submitted = test::run_child(submit, work + "/submit.log", 60, kOneThread);
   const std::string submit_log = test::file_or_empty(work + "/submit.log");
   ASSERT_EQ(submitted.code, kExitOk) << submit_log;
-  // The job id is the last line of the output (stdout; the notes before it go to stderr).
-  std::string job_id = submit_log.substr(0, submit_log.find_last_not_of('\n') + 1);
-  job_id = job_id.substr(job_id.find_last_of('\n') + 1);
-  ASSERT_FALSE(job_id.empty()) << submit_log;
+  // The job ids are the output's lines of digits (stdout), the calibration's first; notes go to stderr.
+  std::vector<std::string> job_ids;
+  for (std::size_t pos = 0, end; pos < submit_log.size(); pos = end + 1) {
+    end = std::min(submit_log.find('\n', pos), submit_log.size());
+    const std::string line = submit_log.substr(pos, end - pos);
+    if (!line.empty() && line.find_first_not_of("0123456789") == std::string::npos) job_ids.push_back(line);
+  }
+  ASSERT_EQ(job_ids.size(), 2u) << submit_log;
+  const std::string job_id = job_ids[0], eval_job_id = job_ids[1];
   ASSERT_TRUE(std::filesystem::exists(run + "/job.sbatch")) << submit_log;
+  ASSERT_TRUE(std::filesystem::exists(run + "/eval-ppl.sbatch")) << submit_log;
+  const std::string job_out = run + "/fq-calibration-test.out", eval_out = run + "/fq-calibration-test-ppl.out";
   const auto diagnostics = [&] {
-    return "job.out:\n" + test::file_or_empty(run + "/job.out") + "\nslurm logs:\n" + slurm.logs();
+    return "calibration log:\n" + test::file_or_empty(job_out) + "\nevaluation log:\n" + test::file_or_empty(eval_out) +
+           "\nslurm logs:\n" + slurm.logs();
   };
 
   // Mid-calibration (a layer saved, others not yet), signal the batch shell only, as --signal=B:USR1@t does.
@@ -89,15 +104,27 @@ TEST(SlurmCalibration, SignalledJobIsRequeuedAndResumesToTheSingleProcessResult)
   EXPECT_EQ(test::archive_difference(work + "/reference/transforms.h5", run + "/transforms.h5"), "") << diagnostics();
 
   std::string job_info;
-  const bool completed = test::wait_until(120, [&] {
-    test::run_child({"scontrol", "show", "job", job_id}, work + "/scontrol.log", 30);
-    job_info = read_file(work + "/scontrol.log");
-    return job_info.find("JobState=COMPLETED") != std::string::npos;
-  });
-  EXPECT_TRUE(completed) << job_info << diagnostics();
+  const auto completed = [&](const std::string& id) {
+    return test::wait_until(kRunSeconds, [&] {
+      std::filesystem::remove(work + "/scontrol.log");  // run_child appends
+      test::run_child({"scontrol", "show", "job", id}, work + "/scontrol.log", 30);
+      job_info = read_file(work + "/scontrol.log");
+      return job_info.find("JobState=COMPLETED") != std::string::npos ||
+             job_info.find("JobState=FAILED") != std::string::npos;
+    }) && job_info.find("JobState=COMPLETED") != std::string::npos;
+  };
+  EXPECT_TRUE(completed(job_id)) << job_info << diagnostics();
   EXPECT_NE(job_info.find("Restarts=1"), std::string::npos) << job_info;
+  // The evaluation waited through the requeue for the resumed calibration: it ran once, on transforms.h5.
+  EXPECT_TRUE(completed(eval_job_id)) << job_info << diagnostics();
+  EXPECT_NE(job_info.find("Restarts=0"), std::string::npos) << job_info;
+  ASSERT_TRUE(std::filesystem::exists(run + "/ppl.json")) << diagnostics();
+  const Json report = read_json_file(run + "/ppl.json");
+  EXPECT_EQ(report.value("transforms", ""), run + "/transforms.h5") << report.dump();
+  EXPECT_GT(report.value("perplexity", 0.0), 1.0) << report.dump();
+  EXPECT_NE(test::file_or_empty(eval_out).find("windows of 128 tokens"), std::string::npos) << diagnostics();
   // The cycle: USR1 reached the step, every rank saved and exited 75, the script requeued, the run resumed.
-  const std::string out = read_file(run + "/job.out");
+  const std::string out = read_file(job_out);
   EXPECT_NE(out.find("received SIGUSR1"), std::string::npos) << out;
   EXPECT_NE(out.find("step exited with 75"), std::string::npos) << out;
   EXPECT_NE(out.find("requeueing job " + job_id), std::string::npos) << out;

@@ -1,12 +1,15 @@
 // `flatquant slurm`: the config's slurm: section becomes the #SBATCH options, the launcher line runs the
-// same calibrate command on every rank, and bad settings are refused naming the config key.
+// same calibrate command on every rank, evaluation jobs get the same sizing and run `flatquant eval` on the
+// run directory, and bad settings are refused naming the config key or the flag.
 #include "pipelines/slurm_job.h"
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
+#include "cluster/slurm/shell_quote.h"
 #include "lib/core/atomic_file.h"
 #include "tests/support/child_process.h"
 #include "tests/support/expect_error.h"
@@ -45,8 +48,19 @@ Fixture write_config(const std::string& name, const std::string& yaml) {
   return f;
 }
 
+SlurmJobRequest request_for(const Fixture& f, std::vector<std::string> overrides = {}, const std::string& out = "") {
+  SlurmJobRequest request;
+  request.config_path = f.config;
+  request.overrides = std::move(overrides);
+  request.out_dir = out;
+  request.flatquant_binary = "/opt/fq/bin/flatquant";
+  return request;
+}
+
 SlurmJob render(const Fixture& f, std::vector<std::string> overrides = {}, const std::string& out = "") {
-  return render_calibration_job({f.config, std::move(overrides), out, "/opt/fq/bin/flatquant"});
+  const std::vector<SlurmJob> jobs = render_slurm_jobs(request_for(f, std::move(overrides), out));
+  EXPECT_EQ(jobs.size(), 1u);
+  return jobs.at(0);
 }
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
@@ -114,6 +128,130 @@ TEST(SlurmJob, BadSettingsNameTheConfigKey) {
   const Fixture no_model = write_config("no_model", "output_dir: r\n");
   test::expect_error([&] { render(no_model); }, {"'model'"});
   test::expect_error([&] { render({f.dir, f.dir + "/missing.yaml"}); }, {f.dir + "/missing.yaml"});
+}
+
+// The #SBATCH lines of a script but its job name.
+std::string sizing_of(const std::string& script) {
+  std::string out;
+  std::size_t pos = 0;
+  while ((pos = script.find("\n#SBATCH ", pos)) != std::string::npos) {
+    const std::size_t end = script.find('\n', pos + 1);
+    const std::string line = script.substr(pos + 1, end - pos - 1);
+    if (line.rfind("#SBATCH --job-name=", 0) != 0) out += line + "\n";
+    pos = end;
+  }
+  return out;
+}
+
+// A dataset root and a text file under a directory whose name has a space and a quote.
+struct EvalData {
+  std::string mmlu, text;
+};
+EvalData make_eval_data(const std::string& dir) {
+  const std::string root = dir + "/it's data";
+  std::filesystem::create_directories(root + "/mmlu/test");
+  write_file_atomic(root + "/wiki test.txt", "Some text.\n");
+  return {root + "/mmlu", root + "/wiki test.txt"};
+}
+
+TEST(SlurmJob, EvaluationJobsRunEvalOnTheRunWithTheCalibrationsSizing) {
+  const Fixture f = write_config("eval", kClusterYaml);
+  const EvalData data = make_eval_data(f.dir);
+  SlurmJobRequest request = request_for(f, {"flatquant.epochs=1"});
+  request.evals = parse_eval_job_specs({"mmlu=" + data.mmlu, "ppl=" + data.text}, "--eval");
+  request.eval_args = {"--shots", "5", "--subjects", "a b"};
+  const std::vector<SlurmJob> jobs = render_slurm_jobs(request);
+  ASSERT_EQ(jobs.size(), 3u);
+  const std::string run = f.dir + "/runs/llama";
+  EXPECT_EQ(jobs[0].script_name, "job.sbatch");
+  EXPECT_EQ(jobs[0].command.at(1), "calibrate");
+  EXPECT_EQ(jobs[1].script_name, "eval-mmlu.sbatch");
+  EXPECT_EQ(jobs[2].script_name, "eval-ppl.sbatch");
+  EXPECT_EQ(jobs[1].command,
+            (std::vector<std::string>{"/opt/fq/bin/flatquant", "eval", "--run", run, "--task", "mmlu", "--data",
+                                      data.mmlu, "--report", run + "/mmlu.json", "--shots", "5", "--subjects", "a b"}));
+  EXPECT_EQ(jobs[2].command,
+            (std::vector<std::string>{"/opt/fq/bin/flatquant", "eval", "--run", run, "--task", "ppl", "--text",
+                                      data.text, "--report", run + "/ppl.json", "--shots", "5", "--subjects", "a b"}));
+  // Same nodes, ranks, GPUs, time, partition, signal, log pattern...; a job name of its own.
+  EXPECT_EQ(sizing_of(jobs[1].script), sizing_of(jobs[0].script));
+  EXPECT_TRUE(contains(sizing_of(jobs[0].script), "#SBATCH --nodes=2\n#SBATCH --ntasks-per-node=8\n"));
+  EXPECT_TRUE(contains(jobs[1].script, "#SBATCH --job-name=fq-70b-mmlu\n")) << jobs[1].script;
+  EXPECT_TRUE(contains(jobs[2].script, "#SBATCH --job-name=fq-70b-ppl\n")) << jobs[2].script;
+  EXPECT_TRUE(contains(jobs[1].script, "\nmodule load cuda/12.4\n")) << jobs[1].script;
+  EXPECT_TRUE(contains(jobs[1].script, "srun --mpi=pmix --kill-on-bad-exit=1 /opt/fq/bin/flatquant eval --run " + run +
+                                           " --task mmlu --data '" + f.dir + "/it'\\''s data/mmlu' --report " + run +
+                                           "/mmlu.json --shots 5 --subjects 'a b' &"))
+      << jobs[1].script;
+
+  // Run by bash with a fake srun that records its words: every path arrives as one argument.
+  std::filesystem::create_directories(f.dir + "/bin");
+  write_file_atomic(f.dir + "/bin/srun", "#!/bin/bash\nwhile [[ $1 == -* ]]; do shift; done\nprintf '%s\\n' \"$@\" > " +
+                                              f.dir + "/srun.args\n");
+  std::filesystem::permissions(f.dir + "/bin/srun", std::filesystem::perms::owner_all);
+  write_file_atomic(f.dir + "/eval-ppl.sbatch", jobs[2].script);
+  const char* path = std::getenv("PATH");
+  const test::ChildExit ran = test::run_child({"bash", f.dir + "/eval-ppl.sbatch"}, f.dir + "/eval-ppl.log", 30,
+                                              {{"PATH", f.dir + "/bin:" + (path ? path : "/usr/bin:/bin")}});
+  ASSERT_EQ(ran.code, 0) << read_file(f.dir + "/eval-ppl.log");
+  std::string expected;
+  for (const std::string& word : jobs[2].command) expected += word + "\n";
+  EXPECT_EQ(read_file(f.dir + "/srun.args"), expected);
+}
+
+TEST(SlurmJob, ExistingRunGetsEvaluationJobsSizedByItsSavedConfig) {
+  const Fixture f = write_config("existing", kClusterYaml);
+  const EvalData data = make_eval_data(f.dir);
+  const std::string run = f.dir + "/done";
+  std::filesystem::create_directories(run);
+  // What the calibration saved when it started: the effective config, every key.
+  write_file_atomic(run + "/config.yaml", run_config_yaml(load_run_config(f.config, {"slurm.time=02:00:00"})));
+  SlurmJobRequest request;
+  request.existing_run = run;
+  request.overrides = {"slurm.nodes=1"};
+  request.flatquant_binary = "/opt/fq/bin/flatquant";
+  request.evals = parse_eval_job_specs({"ceval=" + data.mmlu}, "--eval");
+  const std::vector<SlurmJob> jobs = render_slurm_jobs(request);
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].script_name, "eval-ceval.sbatch");
+  EXPECT_EQ(jobs[0].run_dir, run);
+  for (const std::string& line :
+       std::vector<std::string>{"#SBATCH --job-name=fq-70b-ceval\n", "#SBATCH --nodes=1\n", "#SBATCH --time=02:00:00\n",
+                                "#SBATCH --gpus-per-node=8\n", "#SBATCH --output=" + run + "/%x-%j.out\n"}) {
+    EXPECT_TRUE(contains(jobs[0].script, line)) << "missing " << line << jobs[0].script;
+  }
+  EXPECT_TRUE(contains(jobs[0].script, "/opt/fq/bin/flatquant eval --run " + run + " --task ceval --data " + cluster::shell_quote(data.mmlu) + " --report ")) << jobs[0].script;
+
+  request.existing_run = f.dir + "/never calibrated";
+  test::expect_error([&] { render_slurm_jobs(request); }, {f.dir + "/never calibrated", "config.yaml"});
+  request.existing_run = run;
+  request.evals.clear();
+  test::expect_error([&] { render_slurm_jobs(request); }, {run, "without evaluation jobs"});
+}
+
+TEST(SlurmJob, BadEvaluationRequestsNameTheFlag) {
+  const Fixture f = write_config("bad_eval", kClusterYaml);
+  const EvalData data = make_eval_data(f.dir);
+  const auto parse = [](const std::string& value) { return parse_eval_job_specs({value}, "--eval"); };
+  test::expect_error([&] { parse("hellaswag=" + data.mmlu); }, {"--eval", "hellaswag", "ppl, mmlu, ceval"});
+  test::expect_error([&] { parse("mmlu"); }, {"--eval 'mmlu'", "TASK=PATH"});
+  test::expect_error([&] { parse("mmlu="); }, {"--eval 'mmlu='", "no data path"});
+  test::expect_error([&] { parse("mmlu=" + f.dir + "/missing"); }, {"--eval", f.dir + "/missing", "not a directory"});
+  test::expect_error([&] { parse("ppl=" + data.mmlu); }, {"--eval", data.mmlu, "not a file"});
+  test::expect_error([&] { parse_eval_job_specs({"mmlu=" + data.mmlu, "mmlu=" + data.mmlu}, "--eval"); },
+                     {"--eval", "'mmlu' given twice"});
+  // Relative paths become absolute: the job starts in another directory.
+  const std::string cwd = std::filesystem::current_path().string();
+  std::filesystem::current_path(f.dir);
+  const std::vector<EvalJobSpec> relative = parse("ppl=it's data/wiki test.txt");
+  std::filesystem::current_path(cwd);
+  EXPECT_EQ(relative.at(0).data, data.text);
+  test::expect_error([] { check_eval_args({"--shots", "5", "--report=x.json"}); }, {"--report=x.json", "--report"});
+  test::expect_error([] { check_eval_args({"--task", "ppl"}); }, {"'--task'"});
+  check_eval_args({"--shots", "5", "--reuse-prefix", "false"});
+  SlurmJobRequest request = request_for(f);
+  request.eval_args = {"--shots", "5"};
+  test::expect_error([&] { render_slurm_jobs(request); }, {"evaluation arguments without an evaluation job"});
 }
 
 }  // namespace
