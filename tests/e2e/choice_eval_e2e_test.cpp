@@ -111,7 +111,7 @@ TEST(ChoiceEvalE2E, StopSignalKeepsFinishedSubjectsAndExitsForResume) {
   FQ_REQUIRE_SHARED();
   const std::string dir = test::scratch_dir("choice_e2e_stop");
   const std::vector<test::ChoiceItem> items = test::make_choice_items(read_file(test::shared_path("data/kjv/kjv.valid.txt")), 17);
-  test::write_choice_dataset(dir + "/ceval", true, items, 3, 8);
+  test::write_choice_dataset(dir + "/ceval", true, items, 3, 16);  // ~1.4 s a subject: time to signal
   const std::string report = dir + "/ceval.json";
   const std::vector<std::string> args{test::flatquant_binary(), "eval", "--model", test::shared_path("models/tiny-llama3"),
                                       "--method", "fp", "--task", "ceval", "--data", dir + "/ceval", "--report", report};
@@ -129,7 +129,7 @@ TEST(ChoiceEvalE2E, StopSignalKeepsFinishedSubjectsAndExitsForResume) {
   EXPECT_FALSE(std::filesystem::exists(report)) << "a stopped run writes no report";
   ASSERT_EQ(test::run_child(args, dir + "/resumed.log", 300, kOneThread).code, kExitOk) << read_file(dir + "/resumed.log");
   EXPECT_NE(read_file(dir + "/resumed.log").find("subject already evaluated"), std::string::npos);
-  EXPECT_EQ(read_json_file(report)["result"]["questions"], 24);
+  EXPECT_EQ(read_json_file(report)["result"]["questions"], 48);
 }
 
 // Prefix reuse (--reuse-prefix, the default) against every prompt computed whole, 5-shot, round-to-nearest
