@@ -96,4 +96,14 @@ void MpiWorld::abort(int exit_code, const std::string& reason) const {
   std::_Exit(exit_code);  // MPI_Abort does not return; this keeps [[noreturn]] true if it ever did
 }
 
+int run_with_world(const std::function<int(MpiWorld&)>& body) {
+  MpiWorld world;
+  try {
+    return body(world);
+  } catch (const std::exception& e) {
+    if (world.size() > 1) world.abort(kExitFailure, e.what());
+    throw;
+  }
+}
+
 }  // namespace fq::cluster

@@ -7,6 +7,7 @@
 
 #include <mpi.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -59,5 +60,10 @@ class MpiWorld {
   std::vector<int> node_of_rank_{0};
   std::string hostname_;
 };
+
+// Runs a command's work on this process's rank: `body` gets the world. An exception on a rank of several
+// ends the whole job (MpiWorld::abort with exit 1, after its message) instead of leaving the other ranks
+// waiting on this one forever; on a single rank it reaches the caller.
+int run_with_world(const std::function<int(MpiWorld&)>& body);
 
 }  // namespace fq::cluster

@@ -145,15 +145,7 @@ int calibrate_on_rank(cluster::MpiWorld& world, const CalibrationRequest& reques
 }  // namespace
 
 int run_calibration(const CalibrationRequest& request) {
-  cluster::MpiWorld world;
-  try {
-    return calibrate_on_rank(world, request);
-  } catch (const std::exception& e) {
-    // Other ranks may wait on this one forever: end the job, and say why first (MpiWorld's destructor
-    // would abort too, but without the message).
-    if (world.size() > 1) world.abort(kExitFailure, e.what());
-    throw;
-  }
+  return cluster::run_with_world([&](cluster::MpiWorld& world) { return calibrate_on_rank(world, request); });
 }
 
 }  // namespace fq::pipelines

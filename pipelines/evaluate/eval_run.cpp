@@ -78,18 +78,10 @@ int evaluate_on_rank(const cluster::MpiWorld& world, const EvalRequest& request)
 }  // namespace
 
 int run_evaluation(const EvalRequest& request) {
-  cluster::MpiWorld world;
   // MMLU / C-Eval stop between subjects (Slurm's pre-timeout USR1, preemption's TERM) and resume from the
   // state file; a perplexity run has no partial state, so the signals keep their default (end it now).
   if (request.multiple_choice) cluster::install_stop_signal_handlers();
-  try {
-    return evaluate_on_rank(world, request);
-  } catch (const std::exception& e) {
-    // Other ranks may wait on this one forever (the next stage for its hidden states, rank 0 for results):
-    // end the job, and say why first.
-    if (world.size() > 1) world.abort(kExitFailure, e.what());
-    throw;
-  }
+  return cluster::run_with_world([&](cluster::MpiWorld& world) { return evaluate_on_rank(world, request); });
 }
 
 }  // namespace fq::pipelines
