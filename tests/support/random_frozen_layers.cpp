@@ -4,6 +4,8 @@
 
 #include <ATen/ATen.h>
 
+#include "tests/support/random_layers.h"
+
 namespace fq::flat::test {
 namespace {
 
@@ -55,6 +57,27 @@ FrozenQuantOptions frozen_quant_options(const FlatOptions& options, QuantBackend
   q.v_cache = options.v_cache;
   q.backend = backend;
   return q;
+}
+
+std::vector<SmallLayer> small_layers(uint64_t seed) {
+  const io::ModelConfig llama = model::test::small_llama_config();
+  io::ModelConfig ds = model::test::small_deepseek_config(true);
+  ds.first_k_dense_replace = 1;
+  io::ModelConfig ds_plain_q = model::test::small_deepseek_config(false);
+  ds_plain_q.first_k_dense_replace = 1;
+  return {{"llama", llama, model::test::random_llama_layer(llama, seed, at::kFloat), 0},
+          {"deepseek dense", ds, model::test::random_deepseek_layer(ds, false, seed + 1, at::kFloat), 0},
+          {"deepseek moe", ds, model::test::random_deepseek_layer(ds, true, seed + 2, at::kFloat), 1},
+          {"deepseek moe, plain q", ds_plain_q,
+           model::test::random_deepseek_layer(ds_plain_q, true, seed + 3, at::kFloat), 1}};
+}
+
+FlatOptions w4a4kv4_options() {
+  FlatOptions o;
+  o.linear.weight = {4, true, 0};
+  o.linear.act = {4, true, 0};
+  o.q_cache = o.k_cache = o.v_cache = {4, false, 16};
+  return o;
 }
 
 }  // namespace fq::flat::test

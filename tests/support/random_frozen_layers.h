@@ -4,10 +4,13 @@
 
 #include <cstdint>
 #include <map>
+#include <string>
+#include <vector>
 
 #include "lib/flat/flat_layer.h"
 #include "lib/flat/frozen_layer.h"
 #include "lib/io/model_config.h"
+#include "lib/model/layer_weights.h"
 
 namespace fq::flat::test {
 
@@ -29,5 +32,18 @@ NamedTensors random_frozen_layer(const io::ModelConfig& config, int64_t layer, c
 
 // The evaluation's quantizer settings of a calibration's `options`, on `backend`.
 FrozenQuantOptions frozen_quant_options(const FlatOptions& options, QuantBackend backend);
+
+// The small layers the frozen-layer tests run, in this order: LLaMA, DeepSeek dense (layer 0), DeepSeek MoE
+// (layer 1, q_lora) and DeepSeek MoE with a plain q_proj; case i's float32 CPU weights from `seed + i`.
+struct SmallLayer {
+  std::string name;
+  io::ModelConfig config;
+  model::LayerWeights weights;
+  int64_t layer = 0;
+};
+std::vector<SmallLayer> small_layers(uint64_t seed);
+
+// W4A4 with 4-bit Q/K/V caches, one group per (token, head) of 16: the frozen-layer tests' quantizers.
+FlatOptions w4a4kv4_options();
 
 }  // namespace fq::flat::test

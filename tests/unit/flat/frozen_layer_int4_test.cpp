@@ -33,36 +33,14 @@ constexpr double kInt4VsRoundedFakeRelTol = 2e-3;
 // shapes, so float32 sums in another order; rare code flips). Measured: 0 .. 9.3e-8.
 constexpr double kFallbackRelTol = 1e-4;
 
-struct Fixture {
-  io::ModelConfig config;
-  model::LayerWeights weights;
-  int64_t layer;
-  std::string name;
-};
-
-std::vector<Fixture> fixtures() {
-  io::ModelConfig llama = model::test::small_llama_config();
-  io::ModelConfig ds = model::test::small_deepseek_config(true);
-  ds.first_k_dense_replace = 1;
-  io::ModelConfig ds_plain_q = model::test::small_deepseek_config(false);
-  ds_plain_q.first_k_dense_replace = 1;
-  return {{llama, model::test::random_llama_layer(llama, 1, at::kFloat), 0, "llama"},
-          {ds, model::test::random_deepseek_layer(ds, false, 2, at::kFloat), 0, "deepseek dense"},
-          {ds, model::test::random_deepseek_layer(ds, true, 3, at::kFloat), 1, "deepseek moe"},
-          {ds_plain_q, model::test::random_deepseek_layer(ds_plain_q, true, 4, at::kFloat), 1, "deepseek moe, plain q"}};
-}
-
 FlatOptions flat_options(bool per_expert) {
-  FlatOptions o;
-  o.linear.weight = {4, true, 0};
-  o.linear.act = {4, true, 0};
-  o.q_cache = o.k_cache = o.v_cache = {4, false, 16};  // one group per (token, head) of 16
+  FlatOptions o = test::w4a4kv4_options();
   o.per_expert_down_transform = per_expert;
   o.per_expert_act_quantizers = per_expert;
   return o;
 }
 
-at::Tensor forward(const Fixture& f, const model::LayerWeights& w, model::LayerHooks& hooks) {
+at::Tensor forward(const test::SmallLayer& f, const model::LayerWeights& w, model::LayerHooks& hooks) {
   at::Generator gen = at::detail::createCPUGenerator(5);
   const at::Tensor x = at::randn({2, 8, f.config.hidden_size}, gen, at::kFloat);
   const model::RopeTables rope = model::RotaryEmbedding::for_model(f.config).tables(8, at::kFloat, at::kCPU);
@@ -71,7 +49,7 @@ at::Tensor forward(const Fixture& f, const model::LayerWeights& w, model::LayerH
 }
 
 // The quantized linears of a fixture (routed experts once per projection; kv_b stays in high precision).
-int64_t quantized_linears(const Fixture& f) {
+int64_t quantized_linears(const test::SmallLayer& f) {
   if (f.config.family == io::ModelFamily::kLlama) return 7;
   const int64_t attention = f.config.q_lora_rank > 0 ? 4 : 3;  // q_a, q_b | q, kv_a, o
   return attention + (f.layer > 0 ? 6 : 3);                    // routed + shared experts | dense MLP
@@ -107,7 +85,7 @@ bool on_meta(const model::LayerWeights& w) {
 
 TEST(FrozenLayerInt4, IsTheFakeBackendWithBf16LinearOutputs) {
   for (bool per_expert : {false, true}) {
-    for (const Fixture& f : fixtures()) {
+    for (const test::SmallLayer& f : test::small_layers(1)) {
       const std::string what = f.name + (per_expert ? " (per-expert)" : "");
       const FlatOptions o = flat_options(per_expert);
       const NamedTensors frozen = test::random_frozen_layer(f.config, f.layer, o, 7);
@@ -146,7 +124,7 @@ TEST(FrozenLayerInt4, IsTheFakeBackendWithBf16LinearOutputs) {
 }
 
 TEST(FrozenLayerInt4, QuantizersTheKernelsCannotTakeFallBackToFake) {
-  for (const Fixture& f : fixtures()) {
+  for (const test::SmallLayer& f : test::small_layers(1)) {
     FlatOptions o = flat_options(false);
     o.linear.weight.symmetric = false;  // the GEMM takes symmetric weight codes only
     const NamedTensors frozen = test::random_frozen_layer(f.config, f.layer, o, 8);

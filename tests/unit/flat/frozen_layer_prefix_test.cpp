@@ -27,38 +27,10 @@ using model::test::relative_l2;
 // ~1e-3: none happens on these inputs.
 constexpr double kPrefixQuantF32RelTol = 1e-5;
 
-struct Fixture {
-  std::string name;
-  io::ModelConfig config;
-  model::LayerWeights weights;
-  int64_t layer;
-};
-
-std::vector<Fixture> fixtures() {
-  io::ModelConfig llama = model::test::small_llama_config();
-  io::ModelConfig ds = model::test::small_deepseek_config(true);
-  ds.first_k_dense_replace = 1;
-  io::ModelConfig ds_plain_q = model::test::small_deepseek_config(false);
-  ds_plain_q.first_k_dense_replace = 1;
-  return {{"llama", llama, model::test::random_llama_layer(llama, 61, at::kFloat), 0},
-          {"deepseek dense", ds, model::test::random_deepseek_layer(ds, false, 62, at::kFloat), 0},
-          {"deepseek moe", ds, model::test::random_deepseek_layer(ds, true, 63, at::kFloat), 1},
-          {"deepseek moe, plain q", ds_plain_q, model::test::random_deepseek_layer(ds_plain_q, true, 64, at::kFloat),
-           1}};
-}
-
-FlatOptions flat_options() {
-  FlatOptions o;
-  o.linear.weight = {4, true, 0};
-  o.linear.act = {4, true, 0};
-  o.q_cache = o.k_cache = o.v_cache = {4, false, 16};  // one group per (token, head) of 16
-  return o;
-}
-
 TEST(FrozenLayerPrefix, SequencesAfterASharedPrefixMatchWholeSequences) {
   const int64_t past = 11, s = 6, n = 3;
-  for (const Fixture& f : fixtures()) {
-    const FlatOptions o = flat_options();
+  for (const test::SmallLayer& f : test::small_layers(61)) {
+    const FlatOptions o = test::w4a4kv4_options();
     for (const bool flatquant : {true, false}) {
       for (const QuantBackend backend : {QuantBackend::kFake, QuantBackend::kInt4}) {
         const std::string what = f.name + (flatquant ? ", flatquant" : ", rtn") +
