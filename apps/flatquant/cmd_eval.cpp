@@ -106,7 +106,9 @@ int cmd_eval(const std::vector<std::string>& args) {
   const std::string synopsis =
       "[--run DIR | --model DIR [--transforms FILE]] (--task ppl --text FILE | --task mmlu|ceval --data DIR)\n\n"
       "Start several ranks with mpirun -np N or srun: each keeps a contiguous block of layers resident and the\n"
-      "micro-batches flow through them as a pipeline (at most one rank per decoder layer).";
+      "micro-batches flow through them as a pipeline (at most one rank per decoder layer).\n"
+      "MMLU/C-Eval keep finished subjects in REPORT.state.json; SIGTERM or SIGUSR1 stops after the current subject\n"
+      "with exit 75, and the same command continues.";
   if (!parse("eval", synopsis, options, args, &vm, &code)) {
     return code;
   }
