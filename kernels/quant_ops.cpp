@@ -81,15 +81,24 @@ PackedInt4Rows quantize_rows_int4(const at::Tensor& x, const TokenQuantConfig& c
 }
 
 PackedInt4Rows kron_transform_quantize(const at::Tensor& x, const KronTransform& t, const TokenQuantConfig& cfg,
-                                       TransformPrecision precision) {
+                                       TransformPrecision precision, FusedKernel kernel) {
   const char* op = "kron_transform_quantize";
   const at::Tensor rows = as_rows(x, op);
   const KronDims dims = check_kron_transform(t, rows.size(1), rows, op);
   check_token_quant_config(cfg, op);
 #ifdef FLATQUANT_HAVE_CUDA
-  if (rows.device().is_cuda() && precision == TransformPrecision::kBf16 && rows.scalar_type() == at::kBFloat16 &&
-      cfg.bits == 4 &&
-      gpu::kron_transform_quant_supported(dims.n1, dims.n2, t.left.defined(), t.right.defined())) {
+  const gpu::KronQuantKernel gpu_kernel = kernel == FusedKernel::kMmaSync ? gpu::KronQuantKernel::kMmaSync
+                                          : kernel == FusedKernel::kWgmma ? gpu::KronQuantKernel::kWgmma
+                                                                          : gpu::KronQuantKernel::kAuto;
+  const bool fused = rows.device().is_cuda() && precision == TransformPrecision::kBf16 &&
+                     rows.scalar_type() == at::kBFloat16 && cfg.bits == 4 &&
+                     gpu::kron_transform_quant_supported(dims.n1, dims.n2, t.left.defined(), t.right.defined(),
+                                                         gpu_kernel);
+  FQ_CHECK(fused || kernel == FusedKernel::kAuto, op, ": the requested fused kernel (",
+           kernel == FusedKernel::kWgmma ? "wgmma" : "mma.sync",
+           ") cannot run here: it needs a CUDA bf16 input, bf16 transform precision, 4 bits, supported factor sizes",
+           " (n1 = ", dims.n1, ", n2 = ", dims.n2, ")", kernel == FusedKernel::kWgmma ? " and an sm_90a device" : "");
+  if (fused) {
     const c10::cuda::CUDAGuard guard(rows.device());
     PackedInt4Rows q = empty_rows(rows.size(0), rows.size(1), cfg.symmetric, rows.options());
     gpu::KronQuantArgs args;
@@ -107,11 +116,12 @@ PackedInt4Rows kron_transform_quantize(const at::Tensor& x, const KronTransform&
     args.packed = q.packed.data_ptr<uint8_t>();
     args.scale = q.scale.data_ptr<float>();
     args.zero = cfg.symmetric ? nullptr : q.zero.data_ptr<float>();
-    gpu::launch_kron_transform_quant(args, c10::cuda::getCurrentCUDAStream().stream());
+    gpu::launch_kron_transform_quant(args, gpu_kernel, c10::cuda::getCurrentCUDAStream().stream());
     return q;
   }
 #else
   (void)dims;
+  FQ_CHECK(kernel == FusedKernel::kAuto, op, ": a fused CUDA kernel was requested in a build without CUDA");
 #endif
   return quantize_rows_any(kron_transform_ref(rows, t, precision), cfg, op);
 }

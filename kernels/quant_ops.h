@@ -15,12 +15,17 @@ namespace fq::kernels {
 // quantization (cfg.bits must be 4). Same codes and scales on both devices, bit for bit.
 PackedInt4Rows quantize_rows_int4(const at::Tensor& x, const TokenQuantConfig& cfg);
 
+// Which fused transform + quantize kernel runs on CUDA. kAuto: wgmma on Hopper (sm_90a) devices, mma.sync on
+// others; naming one makes it run or fail (tests and benchmarks compare the two).
+enum class FusedKernel { kAuto, kMmaSync, kWgmma };
+
 // The online transform of a linear group's input followed by per-row int4 quantization: x [..., n] with
 // n == n1 * n2. On CUDA, precision kBf16 with bf16 x and supported factor sizes (see
-// gpu::kron_transform_quant_supported: L present, n1 <= 128, n2 % 8 == 0, n2 <= 224) runs the fused kernel;
-// every other case runs the ATen transform (cuBLAS) and the quantization kernel.
+// gpu::kron_transform_quant_supported: L present, n1 <= 128, n2 % 8 == 0, n2 <= 224) runs a fused kernel;
+// every other case runs the ATen transform (cuBLAS) and the quantization kernel (an explicitly named fused
+// kernel that cannot run is an error instead).
 PackedInt4Rows kron_transform_quantize(const at::Tensor& x, const KronTransform& t, const TokenQuantConfig& cfg,
-                                       TransformPrecision precision);
+                                       TransformPrecision precision, FusedKernel kernel = FusedKernel::kAuto);
 
 // Dequantized rows [rows, cols] in `dtype` (float32 or bfloat16 on CUDA; any floating type on the CPU).
 at::Tensor dequantize_rows_int4(const PackedInt4Rows& q, at::ScalarType dtype);

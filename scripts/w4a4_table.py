@@ -39,12 +39,13 @@ def main():
         sys.exit(__doc__)
     copy, rows = rows_of(sys.argv[1])
     print(f"copy bandwidth: {copy:.0f} GB/s\n")
-    print("| model | linear | tokens | GEMM rows | t+q fused µs | GB/s | % copy | t+q unfused fp32 µs | mma.sync µs | "
+    print("| model | linear | tokens | GEMM rows | t+q mma.sync µs | t+q wgmma µs | GB/s | % copy | t+q unfused fp32 µs | mma.sync µs | "
           "wgmma µs | GEMM TOPS | t+q / GEMM | W4A4 linear µs | BF16 cuBLAS µs | BF16 TFLOPS | speedup |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         pct = "–" if r["tq_pct_copy"] < 0.05 else f"{r['tq_pct_copy']:.1f}"
-        print(f"| {r['model']} | {r['linear']} | {r['tokens']} | {r['gemm_rows']} | {r['tq_fused_us']:.1f} | "
+        print(f"| {r['model']} | {r['linear']} | {r['tokens']} | {r['gemm_rows']} | {r['tq_mma_sync_us']:.1f} | "
+              f"{us(r['tq_wgmma_us'])} | "
               f"{r['tq_GBps']:.0f} | {pct} | {r['tq_unfused_fp32_us']:.1f} | {us(r['gemm_mma_sync_us'])} | "
               f"{us(r['gemm_wgmma_us'])} | {r['gemm_TOPS']:.0f} | {r['tq_over_gemm']:.3f} | "
               f"{r['w4a4_linear_us']:.1f} | {r['bf16_us']:.1f} | {r['bf16_TFLOPS']:.0f} | {r['speedup']:.2f}x |")

@@ -1,5 +1,5 @@
-// W4A4 linear benchmark on the H100: the fused Kronecker transform + int4 quantization, the W4A4 GEMM
-// (mma.sync and wgmma), and the BF16 cuBLAS GEMM (at::matmul) of the same shape, timed in the same run,
+// W4A4 linear benchmark on the H100: the fused Kronecker transform + int4 quantization (mma.sync and wgmma
+// kernels), the W4A4 GEMM (mma.sync and wgmma), and the BF16 cuBLAS GEMM (at::matmul) of the same shape, timed in the same run,
 // for the LLaMA-70B and DeepSeek V3 linears at several token counts.
 //
 // Timing: CUDA events around batches of back-to-back calls on the current stream, after warm-up; the median
@@ -154,7 +154,7 @@ const std::vector<Linear>& linears() {
 struct Result {
   std::string model, name;
   int64_t tokens = 0, rows = 0;
-  double tq_ms = 0, tq_unfused_ms = 0, gemm_mma_ms = 0, gemm_wgmma_ms = 0, gemm_ms = 0, bf16_ms = 0;
+  double tq_ms = 0, tq_mma_ms = 0, tq_wgmma_ms = 0, tq_wgmma_mismatch = 0, tq_unfused_ms = 0, gemm_mma_ms = 0, gemm_wgmma_ms = 0, gemm_ms = 0, bf16_ms = 0;
   double tq_gbs = 0, tq_copy_pct = 0, gemm_tops = 0, bf16_tflops = 0;
   double linear_ms() const { return tq_ms + gemm_ms; }
   double speedup() const { return bf16_ms / linear_ms(); }
@@ -227,8 +227,29 @@ Result run(const Linear& lin, int64_t tokens, double copy_gbs, double target_ms)
   at::Tensor offsets;
   if (grouped) offsets = at::arange(0, r.rows + 1, per_expert, gpu.dtype(at::kLong));
 
-  r.tq_ms = time_ms([&](int64_t i) { kron_transform_quantize(x[i % sets], t, cfg, TransformPrecision::kBf16); },
-                    target_ms);
+  // Both fused kernels; the wgmma one's codes are checked against mma.sync's first (they sum in another
+  // order, so a code may move by one step at a rounding boundary: reported as a fraction, NaN above 1e-3).
+  auto tq = [&](FusedKernel kernel) {
+    return time_ms(
+        [&](int64_t i) { kron_transform_quantize(x[i % sets], t, cfg, TransformPrecision::kBf16, kernel); },
+        target_ms);
+  };
+  r.tq_mma_ms = tq(FusedKernel::kMmaSync);
+  r.tq_ms = r.tq_mma_ms;
+  if (gpu::wgmma_available()) {
+    const PackedInt4Rows a = kron_transform_quantize(x[0], t, cfg, TransformPrecision::kBf16, FusedKernel::kMmaSync);
+    const PackedInt4Rows b = kron_transform_quantize(x[0], t, cfg, TransformPrecision::kBf16, FusedKernel::kWgmma);
+    r.tq_wgmma_mismatch =
+        unpack_int4(a.packed, true).ne(unpack_int4(b.packed, true)).to(at::kDouble).mean().item<double>();
+    if (r.tq_wgmma_mismatch > 1e-3) {
+      std::fprintf(stderr, "bench_w4a4: %s %s tokens=%lld: wgmma t+q codes differ from mma.sync's at %.2e\n",
+                   lin.model.c_str(), lin.name.c_str(), static_cast<long long>(tokens), r.tq_wgmma_mismatch);
+      r.tq_wgmma_ms = std::nan("");
+    } else {
+      r.tq_wgmma_ms = tq(FusedKernel::kWgmma);
+      r.tq_ms = std::min(r.tq_ms, r.tq_wgmma_ms);
+    }
+  }
   r.tq_unfused_ms = time_ms(
       [&](int64_t i) { kron_transform_quantize(x[i % sets], t, cfg, TransformPrecision::kFloat32); }, target_ms);
   const double tq_bytes = static_cast<double>(tokens) * (lin.k * 2 + lin.k / 2 + 4);
@@ -249,7 +270,7 @@ Result run(const Linear& lin, int64_t tokens, double copy_gbs, double target_ms)
   };
   r.gemm_mma_ms = gemm(W4A4Kernel::kMmaSync);
   r.gemm_ms = r.gemm_mma_ms;
-  if (gpu::w4a4_gemm_wgmma_available() && per_expert >= 64) {
+  if (gpu::wgmma_available() && per_expert >= 64) {
     r.gemm_wgmma_ms = gemm(W4A4Kernel::kWgmma);
     if (std::isfinite(r.gemm_wgmma_ms)) r.gemm_ms = std::min(r.gemm_ms, r.gemm_wgmma_ms);
   }
@@ -271,12 +292,13 @@ std::string json(const Result& r) {
   char buf[1024];
   std::snprintf(buf, sizeof buf,
                 "{\"bench\":\"w4a4\",\"model\":\"%s\",\"linear\":\"%s\",\"tokens\":%lld,\"gemm_rows\":%lld,"
-                "\"tq_fused_us\":%.2f,\"tq_unfused_fp32_us\":%.2f,\"tq_GBps\":%.1f,\"tq_pct_copy\":%.1f,"
+                "\"tq_fused_us\":%.2f,\"tq_mma_sync_us\":%.2f,\"tq_wgmma_us\":%.2f,\"tq_wgmma_code_mismatch\":%.2e,"
+                "\"tq_unfused_fp32_us\":%.2f,\"tq_GBps\":%.1f,\"tq_pct_copy\":%.1f,"
                 "\"gemm_mma_sync_us\":%.2f,\"gemm_wgmma_us\":%.2f,\"gemm_us\":%.2f,\"gemm_TOPS\":%.1f,"
                 "\"tq_over_gemm\":%.3f,\"w4a4_linear_us\":%.2f,\"bf16_us\":%.2f,\"bf16_TFLOPS\":%.1f,"
                 "\"speedup\":%.3f}",
                 r.model.c_str(), r.name.c_str(), static_cast<long long>(r.tokens), static_cast<long long>(r.rows),
-                r.tq_ms * 1e3, r.tq_unfused_ms * 1e3, r.tq_gbs, r.tq_copy_pct, r.gemm_mma_ms * 1e3,
+                r.tq_ms * 1e3, r.tq_mma_ms * 1e3, r.tq_wgmma_ms * 1e3, r.tq_wgmma_mismatch, r.tq_unfused_ms * 1e3, r.tq_gbs, r.tq_copy_pct, r.gemm_mma_ms * 1e3,
                 r.gemm_wgmma_ms * 1e3, r.gemm_ms * 1e3, r.gemm_tops, r.tq_ms / r.gemm_ms, r.linear_ms() * 1e3,
                 r.bf16_ms * 1e3, r.bf16_tflops, r.speedup());
   return buf;
@@ -302,12 +324,13 @@ void print_table(const std::vector<Result>& results, double copy_gbs) {
   FQ_CUDA_CHECK(cudaGetDevice(&device));
   FQ_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
   std::printf("\nW4A4 linears on %s; device copy bandwidth %.0f GB/s (read + write)\n", prop.name, copy_gbs);
-  std::printf("%-9s %-15s %6s | %8s %6s %5s %8s | %8s %8s %5s %6s | %8s %8s %6s %7s\n", "model", "linear",
-              "tokens", "tq us", "GB/s", "%cp", "unfus us", "mma us", "wgmma us", "TOPS", "tq/gm", "w4a4 us",
-              "bf16 us", "TFLOPS", "speedup");
+  std::printf("%-9s %-15s %6s | %8s %8s %6s %5s %8s | %8s %8s %5s %6s | %8s %8s %6s %7s\n", "model", "linear",
+              "tokens", "tq mma", "tq wgmma", "GB/s", "%cp", "unfus us", "mma us", "wgmma us", "TOPS", "tq/gm",
+              "w4a4 us", "bf16 us", "TFLOPS", "speedup");
   for (const Result& r : results) {
-    std::printf("%-9s %-15s %6lld | %8.1f %6.0f %5.1f %8.1f | %8.1f %8.1f %5.0f %6.3f | %8.1f %8.1f %6.0f %6.2fx\n",
-                r.model.c_str(), r.name.c_str(), static_cast<long long>(r.tokens), r.tq_ms * 1e3, r.tq_gbs,
+    std::printf("%-9s %-15s %6lld | %8.1f %8.1f %6.0f %5.1f %8.1f | %8.1f %8.1f %5.0f %6.3f | %8.1f %8.1f %6.0f %6.2fx\n",
+                r.model.c_str(), r.name.c_str(), static_cast<long long>(r.tokens), r.tq_mma_ms * 1e3,
+                r.tq_wgmma_ms * 1e3, r.tq_gbs,
                 r.tq_copy_pct, r.tq_unfused_ms * 1e3, r.gemm_mma_ms * 1e3, r.gemm_wgmma_ms * 1e3, r.gemm_tops,
                 r.tq_ms / r.gemm_ms, r.linear_ms() * 1e3, r.bf16_ms * 1e3, r.bf16_tflops, r.speedup());
   }
@@ -322,7 +345,7 @@ int bench(const po::variables_map& vm) {
   const double target_ms = vm["target-ms"].as<double>();
   const double copy_gbs = copy_gb_per_s();
   std::printf("{\"bench\":\"copy\",\"GBps\":%.1f,\"wgmma\":%s}\n", copy_gbs,
-              gpu::w4a4_gemm_wgmma_available() ? "true" : "false");
+              gpu::wgmma_available() ? "true" : "false");
   std::vector<Result> results;
   for (const Linear& lin : linears()) {
     if (std::find(models.begin(), models.end(), lin.model) == models.end()) continue;

@@ -25,6 +25,13 @@ int current_device_attribute(cudaDeviceAttr attribute);
 
 inline int current_sm_count() { return current_device_attribute(cudaDevAttrMultiProcessorCount); }
 
+// Dynamic shared memory one block may opt in to (cudaFuncAttributeMaxDynamicSharedMemorySize).
+inline int max_optin_smem() { return current_device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin); }
+
+// Blocks of `kernel` resident on one SM at `threads` threads and `smem_bytes` of dynamic shared memory (at
+// least 1). Cached per (kernel, bytes): the occupancy query costs more than a small launch itself.
+int resident_blocks_per_sm(const void* kernel, int threads, int smem_bytes);
+
 // Integer division rounding up.
 __host__ __device__ constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 

@@ -1,8 +1,6 @@
 #include "kernels/cuda/kron_transform_quant.cuh"
 
 #include <algorithm>
-#include <map>
-#include <mutex>
 
 #include "kernels/cuda/cuda_check.cuh"
 #include "kernels/cuda/sm80_primitives.cuh"
@@ -20,8 +18,7 @@ namespace {
 // fetched with cp.async while the second product runs.
 constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * 32;
-constexpr int kMaxN1 = 16 * kWarps;
-constexpr int kMaxN2 = 224;
+static_assert(kFusedMaxN1 == 16 * kWarps, "one 16-row strip per warp");
 
 // Shared-memory plan of one CTA, computed identically on host and device. Row strides carry 8 extra bf16
 // (16 bytes) so that the eight 16-byte rows read by one ldmatrix fall into distinct banks.
@@ -240,9 +237,7 @@ __global__ void __launch_bounds__(kThreads, (N2P <= 128) ? 2 : 1)
   }
 }
 
-int max_optin_smem() { return current_device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin); }
-
-int padded_n2(int64_t n2) { return static_cast<int>((n2 + 15) / 16 * 16); }
+int padded_n2(int64_t n2) { return static_cast<int>(ceil_div(n2, 16) * 16); }
 
 template <int N2P>
 void launch_for(const KronQuantArgs& args, cudaStream_t stream) {
@@ -255,44 +250,22 @@ void launch_for(const KronQuantArgs& args, cudaStream_t stream) {
   const Plan plan = make_plan(args.n1, args.n2, N2P, args.right != nullptr);
   FQ_CHECK(plan.total_bytes <= smem_limit, "launch_kron_transform_quant: ", plan.total_bytes,
            " bytes of shared memory needed, the device allows ", smem_limit);
-  // The occupancy query costs more than a small launch itself: once per shared-memory size.
-  static std::mutex mutex;
-  static std::map<int, int> per_sm_by_bytes;
-  int per_sm = 0;
-  {
-    const std::lock_guard<std::mutex> lock(mutex);
-    auto it = per_sm_by_bytes.find(plan.total_bytes);
-    if (it == per_sm_by_bytes.end()) {
-      FQ_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, plan.total_bytes));
-      it = per_sm_by_bytes.emplace(plan.total_bytes, per_sm).first;
-    }
-    per_sm = it->second;
-  }
+  const int per_sm = resident_blocks_per_sm(reinterpret_cast<const void*>(kernel), kThreads, plan.total_bytes);
   const int64_t groups = ceil_div(args.rows, plan.tokens);
-  const int grid = static_cast<int>(std::min<int64_t>(groups, int64_t{current_sm_count()} * std::max(per_sm, 1)));
+  const int grid = static_cast<int>(std::min<int64_t>(groups, int64_t{current_sm_count()} * per_sm));
   kernel<<<grid, kThreads, plan.total_bytes, stream>>>(args);
   FQ_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace
 
-bool kron_transform_quant_supported(int64_t n1, int64_t n2, bool has_left, bool has_right) {
-  if (!has_left || n1 < 2 || n1 > kMaxN1 || n2 < 8 || n2 > kMaxN2 || n2 % 8 != 0) return false;
+bool kron_transform_quant_mma_sync_supported(int64_t n1, int64_t n2, bool has_left, bool has_right) {
+  if (!fused_sizes_in_range(n1, n2, has_left)) return false;
   const Plan plan = make_plan(static_cast<int>(n1), static_cast<int>(n2), padded_n2(n2), has_right);
   return plan.total_bytes <= max_optin_smem();
 }
 
-void launch_kron_transform_quant(const KronQuantArgs& args, cudaStream_t stream) {
-  FQ_CHECK(args.cfg.bits == 4, "launch_kron_transform_quant: the fused kernel quantizes to 4 bits, got ",
-           args.cfg.bits);
-  FQ_CHECK(kron_transform_quant_supported(args.n1, args.n2, args.left != nullptr, args.right != nullptr),
-           "launch_kron_transform_quant: factor sizes n1 = ", args.n1, ", n2 = ", args.n2,
-           " are outside the fused kernel's range (2 <= n1 <= ", kMaxN1, ", n2 % 8 == 0, n2 <= ", kMaxN2, ")");
-  FQ_CHECK((args.cfg.symmetric && args.zero == nullptr) || (!args.cfg.symmetric && args.zero != nullptr),
-           "launch_kron_transform_quant: a zero-point buffer is needed exactly when asymmetric");
-  FQ_CHECK(reinterpret_cast<uintptr_t>(args.x) % 16 == 0 && reinterpret_cast<uintptr_t>(args.packed) % 16 == 0,
-           "launch_kron_transform_quant: x and packed must be 16-byte aligned");
-  if (args.rows == 0) return;
+void launch_kron_transform_quant_mma_sync(const KronQuantArgs& args, cudaStream_t stream) {
   switch (padded_n2(args.n2)) {
     case 16: return launch_for<16>(args, stream);
     case 32: return launch_for<32>(args, stream);
@@ -309,6 +282,42 @@ void launch_kron_transform_quant(const KronQuantArgs& args, cudaStream_t stream)
     case 208: return launch_for<208>(args, stream);
     case 224: return launch_for<224>(args, stream);
     default: FQ_ASSERT(false, "n2 = ", args.n2, " passed the support check");
+  }
+}
+
+bool kron_transform_quant_supported(int64_t n1, int64_t n2, bool has_left, bool has_right, KronQuantKernel kernel) {
+  switch (kernel) {
+    case KronQuantKernel::kMmaSync: return kron_transform_quant_mma_sync_supported(n1, n2, has_left, has_right);
+    case KronQuantKernel::kWgmma: return kron_transform_quant_wgmma_supported(n1, n2, has_left, has_right);
+    case KronQuantKernel::kAuto: break;
+  }
+  return kron_transform_quant_wgmma_supported(n1, n2, has_left, has_right) ||
+         kron_transform_quant_mma_sync_supported(n1, n2, has_left, has_right);
+}
+
+void launch_kron_transform_quant(const KronQuantArgs& args, KronQuantKernel kernel, cudaStream_t stream) {
+  FQ_CHECK(args.cfg.bits == 4, "launch_kron_transform_quant: the fused kernel quantizes to 4 bits, got ",
+           args.cfg.bits);
+  const bool has_left = args.left != nullptr;
+  const bool has_right = args.right != nullptr;
+  if (kernel == KronQuantKernel::kAuto) {
+    kernel = kron_transform_quant_wgmma_supported(args.n1, args.n2, has_left, has_right) ? KronQuantKernel::kWgmma
+                                                                                          : KronQuantKernel::kMmaSync;
+  }
+  FQ_CHECK(kron_transform_quant_supported(args.n1, args.n2, has_left, has_right, kernel),
+           "launch_kron_transform_quant: factor sizes n1 = ", args.n1, ", n2 = ", args.n2, " are outside the ",
+           kernel == KronQuantKernel::kWgmma ? "wgmma" : "mma.sync", " kernel's range (2 <= n1 <= ", kFusedMaxN1,
+           ", n2 % 8 == 0, n2 <= ", kFusedMaxN2, ", L present", kernel == KronQuantKernel::kWgmma ? ", an sm_90a device" : "",
+           ")");
+  FQ_CHECK((args.cfg.symmetric && args.zero == nullptr) || (!args.cfg.symmetric && args.zero != nullptr),
+           "launch_kron_transform_quant: a zero-point buffer is needed exactly when asymmetric");
+  FQ_CHECK(reinterpret_cast<uintptr_t>(args.x) % 16 == 0 && reinterpret_cast<uintptr_t>(args.packed) % 16 == 0,
+           "launch_kron_transform_quant: x and packed must be 16-byte aligned");
+  if (args.rows == 0) return;
+  if (kernel == KronQuantKernel::kWgmma) {
+    launch_kron_transform_quant_wgmma(args, stream);
+  } else {
+    launch_kron_transform_quant_mma_sync(args, stream);
   }
 }
 

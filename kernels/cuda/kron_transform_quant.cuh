@@ -27,10 +27,29 @@ struct KronQuantArgs {
   float* zero = nullptr;             // [rows] when asymmetric, else nullptr
 };
 
-// Whether the fused kernel handles these factor sizes: 2 <= n1 <= 128, 8 <= n2 <= 224 with n2 % 8 == 0, an L
-// factor present, and the shared memory fitting the current device. Other shapes take the unfused path.
-bool kron_transform_quant_supported(int64_t n1, int64_t n2, bool has_left, bool has_right);
+// The factor sizes both fused kernels take: 2 <= n1 <= 128, 8 <= n2 <= 224 with n2 % 8 == 0 (a row of R and
+// of X splits into 16-byte chunks), and an L factor (R is optional).
+constexpr int kFusedMaxN1 = 128;
+constexpr int kFusedMaxN2 = 224;
+inline bool fused_sizes_in_range(int64_t n1, int64_t n2, bool has_left) {
+  return has_left && n1 >= 2 && n1 <= kFusedMaxN1 && n2 >= 8 && n2 <= kFusedMaxN2 && n2 % 8 == 0;
+}
 
-void launch_kron_transform_quant(const KronQuantArgs& args, cudaStream_t stream);
+// Which kernel runs. kAuto: wgmma on sm_90a devices where it handles the sizes, mma.sync otherwise.
+enum class KronQuantKernel { kAuto, kMmaSync, kWgmma };
+
+// Whether `kernel` (kAuto: either) handles these factor sizes on the current device (sizes in range, the
+// shared memory fitting; wgmma: an sm_90a device); other shapes take the unfused path.
+bool kron_transform_quant_supported(int64_t n1, int64_t n2, bool has_left, bool has_right,
+                                    KronQuantKernel kernel = KronQuantKernel::kAuto);
+
+// Runs `kernel` (kAuto: the wgmma one where supported); fq::Error when the chosen kernel cannot take the sizes.
+void launch_kron_transform_quant(const KronQuantArgs& args, KronQuantKernel kernel, cudaStream_t stream);
+
+// The individual kernels (kron_transform_quant.cu, kron_transform_quant_sm90.cu).
+bool kron_transform_quant_mma_sync_supported(int64_t n1, int64_t n2, bool has_left, bool has_right);
+void launch_kron_transform_quant_mma_sync(const KronQuantArgs& args, cudaStream_t stream);
+bool kron_transform_quant_wgmma_supported(int64_t n1, int64_t n2, bool has_left, bool has_right);
+void launch_kron_transform_quant_wgmma(const KronQuantArgs& args, cudaStream_t stream);
 
 }  // namespace fq::kernels::gpu

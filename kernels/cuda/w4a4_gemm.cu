@@ -17,7 +17,7 @@ void launch_w4a4_gemm(const W4A4GemmArgs& args, W4A4GemmKernel kernel, cudaStrea
   // LLaMA-70B / DeepSeek V3 shapes, from 2048 rows wgmma on all of them.
   const int64_t rows = args.expert_offsets != nullptr ? ceil_div(args.m, args.experts) : args.m;
   const bool wgmma = kernel == W4A4GemmKernel::kWgmma ||
-                     (kernel == W4A4GemmKernel::kAuto && rows > 256 && w4a4_gemm_wgmma_available());
+                     (kernel == W4A4GemmKernel::kAuto && rows > 256 && wgmma_available());
   if (wgmma) {
     launch_w4a4_gemm_wgmma(args, stream);
   } else {

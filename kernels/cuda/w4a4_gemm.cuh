@@ -12,6 +12,8 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
+#include "kernels/cuda/sm90_primitives.cuh"  // wgmma_available()
+
 namespace fq::kernels::gpu {
 
 struct W4A4GemmArgs {
@@ -41,7 +43,6 @@ void launch_w4a4_gemm(const W4A4GemmArgs& args, W4A4GemmKernel kernel, cudaStrea
 
 // The individual kernels (w4a4_gemm_sm80.cu, w4a4_gemm_sm90.cu).
 void launch_w4a4_gemm_mma_sync(const W4A4GemmArgs& args, cudaStream_t stream);
-bool w4a4_gemm_wgmma_available();
 void launch_w4a4_gemm_wgmma(const W4A4GemmArgs& args, cudaStream_t stream);
 
 }  // namespace fq::kernels::gpu

@@ -21,6 +21,7 @@
 
 #include "kernels/cuda/cuda_check.cuh"
 #include "kernels/cuda/sm80_primitives.cuh"
+#include "kernels/cuda/sm90_primitives.cuh"
 #include "kernels/cuda/w4a4_gemm.cuh"
 #include "kernels/cuda/w4a4_gemm_tile.cuh"
 
@@ -55,20 +56,6 @@ __device__ __forceinline__ uint64_t swizzled_desc(const void* tile_base, int ste
   desc |= uint64_t{1} << 62;
   return desc;
 }
-
-__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-template <int kPending>
-__device__ __forceinline__ void wgmma_wait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(kPending) : "memory");
-}
-// Ordinary shared-memory stores become visible to the tensor cores (the async proxy).
-__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
-// Keeps the compiler from moving accumulator reads/writes across the asynchronous MMA (as CUTLASS's
-// warpgroup_fence_operand).
-__device__ __forceinline__ void fence_operand(int& r) { asm volatile("" : "+r"(r)::"memory"); }
-__device__ __forceinline__ void fence_operand(uint32_t& r) { asm volatile("" : "+r"(r)::"memory"); }
-__device__ __forceinline__ void fence_operand(uint64_t& r) { asm volatile("" : "+l"(r)::"memory"); }
 
 // D[64 x 256] += A[64 x 32] (registers) * B[32 x 256] (shared memory), int32; ATYPE "s8" or "u8". The
 // immediate scale-d 1 accumulates (the accumulators start at zero); a predicate set inside the asm would be a
@@ -256,7 +243,7 @@ __global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4
     if (r < rows_a && col < args.n) store_output_pair(args, tile, tile.row0 + r, col, acc[i], acc[i + 1]);
   }
 #else
-  __trap();  // built without sm_90a: w4a4_gemm_wgmma_available() keeps the host from launching this
+  __trap();  // built without sm_90a: wgmma_available() keeps the host from launching this
 #endif
 }
 
@@ -275,42 +262,10 @@ void launch_signed(const W4A4GemmArgs& args, cudaStream_t stream) {
   FQ_CUDA_CHECK_LAUNCH();
 }
 
-// Reports whether the code the driver loaded for this file was built for sm_90a (a plain sm_90 build of
-// the same file compiles the wgmma kernel into a trap).
-__global__ void wgmma_probe_kernel(int* built_for_sm90a) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  *built_for_sm90a = 1;
-#else
-  *built_for_sm90a = 0;
-#endif
-}
-
-bool probe_wgmma() {
-  if (current_device_attribute(cudaDevAttrComputeCapabilityMajor) != 9 ||
-      current_device_attribute(cudaDevAttrComputeCapabilityMinor) != 0) {
-    return false;
-  }
-  int* flag = nullptr;
-  FQ_CUDA_CHECK(cudaMalloc(&flag, sizeof(int)));
-  wgmma_probe_kernel<<<1, 1>>>(flag);
-  int built = 0;
-  const cudaError_t launched = cudaGetLastError();
-  const cudaError_t copied = cudaMemcpy(&built, flag, sizeof(int), cudaMemcpyDeviceToHost);
-  FQ_CUDA_CHECK(cudaFree(flag));
-  FQ_CUDA_CHECK(launched);
-  FQ_CUDA_CHECK(copied);
-  return built == 1;
-}
-
 }  // namespace
 
-bool w4a4_gemm_wgmma_available() {
-  static const bool available = probe_wgmma();  // once per process (one kind of GPU per node)
-  return available;
-}
-
 void launch_w4a4_gemm_wgmma(const W4A4GemmArgs& args, cudaStream_t stream) {
-  FQ_CHECK(w4a4_gemm_wgmma_available(), "launch_w4a4_gemm_wgmma: needs an sm_90 (Hopper) device");
+  FQ_CHECK(wgmma_available(), "launch_w4a4_gemm_wgmma: needs an sm_90 (Hopper) device");
   if (args.a_zero == nullptr) {
     launch_signed<true>(args, stream);
   } else {

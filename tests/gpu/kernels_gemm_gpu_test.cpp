@@ -50,7 +50,7 @@ Int4Weight to_cuda(const Int4Weight& w) {
 std::vector<W4A4Kernel> kernels_to_test() {
   std::vector<W4A4Kernel> k = {W4A4Kernel::kMmaSync};
 #ifdef FLATQUANT_HAVE_CUDA
-  if (gpu::w4a4_gemm_wgmma_available()) k.push_back(W4A4Kernel::kWgmma);
+  if (gpu::wgmma_available()) k.push_back(W4A4Kernel::kWgmma);
 #endif
   return k;
 }

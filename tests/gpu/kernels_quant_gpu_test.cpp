@@ -2,11 +2,14 @@
 // exact (quantization of the same rows, dequantization), bounded where float32 sums run in another order
 // (the transforms).
 #include <cmath>
+#include <iterator>
 #include <string>
+#include <vector>
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "kernels/cuda/sm90_primitives.cuh"
 #include "kernels/int4_pack.h"
 #include "kernels/quant_ops.h"
 #include "tests/support/cuda_required.h"
@@ -128,25 +131,41 @@ const KronCase kKronCases[] = {
     {64, 128, false, false}, {64, 128, true, true},
 };
 
-TEST(KronTransformQuantGpu, FusedKernelMatchesBf16ReferenceOnEveryModelSize) {
+// The fused kernels this device runs: mma.sync everywhere, wgmma on sm_90a.
+std::vector<FusedKernel> fused_kernels() {
+  std::vector<FusedKernel> k{FusedKernel::kMmaSync};
+  if (gpu::wgmma_available()) k.push_back(FusedKernel::kWgmma);
+  return k;
+}
+
+const char* name(FusedKernel k) { return k == FusedKernel::kWgmma ? "wgmma" : "mma.sync"; }
+
+TEST(KronTransformQuantGpu, FusedKernelsMatchBf16ReferenceOnEveryModelSize) {
   FQ_REQUIRE_CUDA();
   uint64_t seed = 2000;
   int variant = 0;
-  for (const KronCase& c : kKronCases) {
+  for (size_t i = 0; i < std::size(kKronCases); ++i) {
+    const KronCase& c = kKronCases[i];
     const KronTransform t = make_transform(c, seed += 10);
     const KronTransform tg = to_cuda(t);
-    for (int64_t rows : {1, 37, 300}) {
+    // 2500 rows: every token team of the wgmma kernel cycles through its whole ring of X stages.
+    std::vector<int64_t> row_counts{1, 37, 300};
+    if (i < 3) row_counts.push_back(2500);
+    for (int64_t rows : row_counts) {
       at::Tensor x = fq::test::activations_with_outliers(rows, c.n1 * c.n2, ++seed).to(at::kBFloat16);
       if (rows > 2) x[2].zero_();
       TokenQuantConfig cfg;
       cfg.symmetric = (variant % 2) == 0;
       if (variant % 3 == 2) cfg.clip_max = 0.8f, cfg.clip_min = 0.75f;
       ++variant;
-      const std::string what = std::to_string(c.n1) + "x" + std::to_string(c.n2) + (c.has_right ? "" : " (L only)") +
-                               (c.has_diag ? " +diag" : "") + " rows=" + std::to_string(rows) + " " + describe(cfg);
-      const PackedInt4Rows gpu = kron_transform_quantize(x.to(at::kCUDA), tg, cfg, TransformPrecision::kBf16);
       const PackedInt4Rows cpu = kron_transform_quantize(x, t, cfg, TransformPrecision::kBf16);
-      expect_close(gpu, cpu, kFusedCodeMismatchFraction, kFusedScaleRelTol, what);
+      for (FusedKernel kernel : fused_kernels()) {
+        const std::string what = std::string(name(kernel)) + " " + std::to_string(c.n1) + "x" +
+                                 std::to_string(c.n2) + (c.has_right ? "" : " (L only)") +
+                                 (c.has_diag ? " +diag" : "") + " rows=" + std::to_string(rows) + " " + describe(cfg);
+        const PackedInt4Rows gpu = kron_transform_quantize(x.to(at::kCUDA), tg, cfg, TransformPrecision::kBf16, kernel);
+        expect_close(gpu, cpu, kFusedCodeMismatchFraction, kFusedScaleRelTol, what);
+      }
     }
   }
 }
@@ -178,15 +197,17 @@ TEST(KronTransformQuantGpu, Bf16ProductsBarelyAddToQuantizationError) {
   const at::Tensor l = t.left.to(at::kDouble), r = t.right.to(at::kDouble);
   const at::Tensor exact = at::matmul(at::matmul(l.t(), x.to(at::kDouble).reshape({256, c.n1, c.n2})), r)
                                .reshape({256, c.n1 * c.n2});
-  auto error = [&](TransformPrecision p) {
-    const PackedInt4Rows q = kron_transform_quantize(x.to(at::kCUDA), to_cuda(t), TokenQuantConfig{}, p);
+  auto error = [&](TransformPrecision p, FusedKernel kernel) {
+    const PackedInt4Rows q = kron_transform_quantize(x.to(at::kCUDA), to_cuda(t), TokenQuantConfig{}, p, kernel);
     const at::Tensor deq = dequantize_rows_int4(q, at::kFloat).cpu().to(at::kDouble);
     return ((deq - exact).norm() / exact.norm()).item<double>();
   };
-  const double fused = error(TransformPrecision::kBf16);
-  const double float32 = error(TransformPrecision::kFloat32);
-  EXPECT_LE(fused, float32 * kBf16ErrorGrowth) << "4-bit error with bf16 products " << fused << " vs float32 "
-                                               << float32;
+  const double float32 = error(TransformPrecision::kFloat32, FusedKernel::kAuto);
+  for (FusedKernel kernel : fused_kernels()) {
+    const double fused = error(TransformPrecision::kBf16, kernel);
+    EXPECT_LE(fused, float32 * kBf16ErrorGrowth)
+        << name(kernel) << ": 4-bit error with bf16 products " << fused << " vs float32 " << float32;
+  }
 }
 
 }  // namespace

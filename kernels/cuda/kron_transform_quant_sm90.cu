@@ -1,0 +1,454 @@
+// Fused Kronecker transform + int4 quantization with Hopper warpgroup MMA (wgmma, sm_90a).
+//
+// Why a second kernel beside the mma.sync one (kron_transform_quant.cu): there every warp re-reads the whole
+// token X and all of R from shared memory through ldmatrix (~200 KB per 8192-wide token), keeps both products'
+// fragments in registers (spills at 2 CTAs per SM) and waits on four CTA barriers per token group; it ran at
+// 12-26% of copy bandwidth. Here a warpgroup reads each shared operand once per 64 rows, the products run
+// asynchronously on the tensor cores, and the token pipeline is per team of warpgroups.
+//
+// Work split: one token's X [n1, n2] (bf16) is handled by a team of n1p / 64 warpgroups (n1p = n1 rounded up
+// to 64 or 128), warpgroup h owning rows [64h, 64h + 64) of the results:
+//   Z_h = (L^T)_h X      A = L^T rows from registers (loaded once), B = X from shared memory
+//   Y_h = Z_h R          A = Z_h straight from the accumulators (bf16), B = R from shared memory
+// A CTA has two warpgroups, i.e. two teams of one (n1 <= 64) or one team of two; each team walks its own
+// tokens through a ring of X stages filled by cp.async `stages - 1` tokens ahead, so only named barriers
+// of the team are needed. After the products: the token's max/min (warp shuffles, then the team's warps
+// through shared memory), quantization in registers, each warp's packed rows staged in shared memory and
+// written with coalesced 4-byte stores (a warp's 16 rows are one contiguous range of the packed output).
+//
+// Shared-memory operand layout: X and R are read as "MN-major" B operands (their columns are contiguous in
+// memory, as the rows arrive). A [rows, cols] bf16 matrix is stored as column blocks of `swizzle` bytes
+// (swizzle / 2 columns), each block holding all rows as lines of `swizzle` bytes, with the 16-byte chunks of
+// a line XOR-ed by bits 7.. of the address (Swizzle<log2(swizzle / 16), 4, 3>). In the descriptor the
+// leading byte offset is the distance between column blocks, the stride byte offset the distance between
+// groups of 8 rows (CUTLASS's canonical MN-major GMMA layouts). The swizzle width is the largest of 128, 64
+// and 32 bytes that divides a padded row, so that no padding columns are stored.
+
+#include <algorithm>
+
+#include "kernels/cuda/cuda_check.cuh"
+#include "kernels/cuda/kron_transform_quant.cuh"
+#include "kernels/cuda/sm80_primitives.cuh"
+#include "kernels/cuda/sm90_primitives.cuh"
+#include "kernels/cuda/warp_reduce.cuh"
+
+namespace fq::kernels::gpu {
+namespace {
+
+constexpr int kWarpgroups = 2;
+constexpr int kThreads = 128 * kWarpgroups;
+constexpr int kMaxStages = 4;
+constexpr int kAlign = 1024;  // swizzle patterns repeat every 1024 bytes at most
+
+FQ_HOST_DEVICE int swizzle_bytes(int n2p) {
+  const int line = 2 * n2p;
+  return line % 128 == 0 ? 128 : (line % 64 == 0 ? 64 : 32);
+}
+
+// A [rows_p, cols_p] bf16 matrix in the MN-major layout above: column blocks of all rows_p lines each.
+struct MnMajor {
+  int swizzle;  // bytes per line: 32, 64 or 128
+  int rows_p;   // rows (the K dimension of the product), a multiple of 16
+  FQ_HOST_DEVICE int block_bytes() const { return rows_p * swizzle; }
+  FQ_HOST_DEVICE int bytes(int cols_p) const { return 2 * cols_p / swizzle * block_bytes(); }
+};
+
+// Shared-memory plan of one CTA, computed identically on host and device (offsets from the 1024-aligned base).
+struct Plan {
+  MnMajor r_layout, x_layout;
+  int stages;        // X stages per team
+  int teams;         // token teams per CTA
+  int x_bytes;       // one X stage
+  int stage_stride;  // bytes per row of a warp's packed staging (n2 / 2 + 4: rows in distinct banks)
+  int off_x, off_out, off_red, total_bytes;  // total includes the alignment slack
+};
+
+FQ_HOST_DEVICE Plan make_plan(int n1p, int n2, int n2p, bool has_right, int stages) {
+  Plan p;
+  const int sw = swizzle_bytes(n2p);
+  p.r_layout = MnMajor{sw, n2p};
+  p.x_layout = MnMajor{sw, n1p};
+  p.stages = stages;
+  p.teams = kWarpgroups / (n1p / 64);
+  p.x_bytes = p.x_layout.bytes(n2p);
+  p.stage_stride = n2 / 2 + 4;
+  p.off_x = has_right ? p.r_layout.bytes(n2p) : 0;
+  p.off_out = p.off_x + p.teams * stages * p.x_bytes;
+  p.off_red = p.off_out + (kThreads / 32) * 16 * p.stage_stride;
+  p.total_bytes = kAlign + p.off_red + (kThreads / 32) * 2 * static_cast<int>(sizeof(float));
+  return p;
+}
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+
+// Byte offset of the 16-byte chunk holding elements (r, c .. c + 7) of an MN-major matrix, c % 8 == 0.
+__device__ __forceinline__ int mn_major_offset(const MnMajor& l, int r, int c) {
+  const int block_cols = l.swizzle / 2;
+  const int logical = (c / block_cols) * l.block_bytes() + r * l.swizzle + (c % block_cols) * 2;
+  return logical ^ (((logical >> 7) & (l.swizzle / 16 - 1)) << 4);
+}
+
+// Descriptor of an MN-major bf16 operand at shared address `addr`: leading byte offset = the column-block
+// distance, stride byte offset = the distance between groups of 8 rows (8 lines), layout type 1/2/3 =
+// 128/64/32-byte swizzle.
+__device__ __forceinline__ uint64_t mn_major_desc(uint32_t addr, const MnMajor& l) {
+  const uint64_t type = l.swizzle == 128 ? 1 : (l.swizzle == 64 ? 2 : 3);
+  return ((addr & 0x3FFFF) >> 4) | (static_cast<uint64_t>(l.block_bytes() >> 4) << 16) |
+         (static_cast<uint64_t>((8 * l.swizzle) >> 4) << 32) | (type << 62);
+}
+
+#define FQ_F4(d, i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3])
+#define FQ_F8(d, i) FQ_F4(d, i), FQ_F4(d, i + 4)
+#define FQ_F32(d, i) FQ_F8(d, i), FQ_F8(d, i + 8), FQ_F8(d, i + 16), FQ_F8(d, i + 24)
+
+// D[64 x N] += A[64 x 16] (bf16 registers) * B[16 x N] (bf16, shared memory, MN-major: trans-b = 1), float32.
+// Scale-d is the immediate 1 (accumulate; the accumulators start at zero), as in the W4A4 GEMM.
+template <int N>
+__device__ __forceinline__ void wgmma_bf16_rs(float* d, const uint32_t (&a)[4], uint64_t desc_b);
+
+template <>
+__device__ __forceinline__ void wgmma_bf16_rs<16>(float* d, const uint32_t (&a)[4], uint64_t desc_b) {
+  asm volatile(
+      "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7}, "
+      "{%8, %9, %10, %11}, %12, 1, 1, 1, 1;\n"
+      : FQ_F8(d, 0)
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b));
+}
+
+template <>
+__device__ __forceinline__ void wgmma_bf16_rs<32>(float* d, const uint32_t (&a)[4], uint64_t desc_b) {
+  asm volatile(
+      "wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, "
+      "%11, %12, %13, %14, %15}, {%16, %17, %18, %19}, %20, 1, 1, 1, 1;\n"
+      : FQ_F8(d, 0), FQ_F8(d, 8)
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b));
+}
+
+template <>
+__device__ __forceinline__ void wgmma_bf16_rs<64>(float* d, const uint32_t (&a)[4], uint64_t desc_b) {
+  asm volatile(
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, "
+      "%11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, "
+      "%31}, {%32, %33, %34, %35}, %36, 1, 1, 1, 1;\n"
+      : FQ_F32(d, 0)
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b));
+}
+
+#undef FQ_F32
+#undef FQ_F8
+#undef FQ_F4
+
+// One k-step over all kCols columns: wgmma of 64 columns, then of 32 and 16 for the rest. Every wgmma starts
+// at a column block (a 32-column rest only occurs with 64-byte swizzle, a 16-column one with 32-byte);
+// `block0` is the descriptor of the k-step's first block, column c lies (c / (swizzle / 2)) blocks further.
+template <int kCols, int kCol0 = 0>
+__device__ __forceinline__ void wgmma_row(float* acc, const uint32_t (&a)[4], uint64_t block0, const MnMajor& l) {
+  if constexpr (kCol0 < kCols) {
+    constexpr int kN = kCols - kCol0 >= 64 ? 64 : (kCols - kCol0 >= 32 ? 32 : 16);
+    const uint64_t desc = block0 + static_cast<uint64_t>((kCol0 * 2 / l.swizzle) * l.block_bytes() >> 4);
+    wgmma_bf16_rs<kN>(acc + kCol0 / 2, a, desc);
+    wgmma_row<kCols, kCol0 + kN>(acc, a, block0, l);
+  }
+}
+
+// v / scale rounded to nearest, as the true division of token_quant.h, from the reciprocal: q = v * y with
+// y = RN(1 / scale), then Markstein's correction with the exact residual v - q * scale gives the correctly
+// rounded quotient (scale is a normal float: at least the largest |value| / 8, or 1 for a zero row).
+__device__ __forceinline__ int quantize_with_reciprocal(float v, float scale, float inv_scale,
+                                                        const TokenQuantParams& p) {
+  const float q0 = __fmul_rn(v, inv_scale);
+  const float r = __fmaf_rn(-q0, scale, v);
+  const float q = __fmaf_rn(r, inv_scale, q0);
+  return static_cast<int>(fminf(fmaxf(rintf(q) + p.zero, p.qmin), p.qmax));
+}
+
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+template <int kN1P, int N2P>
+__global__ void __launch_bounds__(kThreads, 1) kron_transform_quant_wgmma_kernel(const KronQuantArgs args, int stages) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  constexpr int kTeamWgs = kN1P / 64;
+  constexpr int kTeams = kWarpgroups / kTeamWgs;
+  constexpr int kTeamThreads = 128 * kTeamWgs;
+  constexpr int kAcc = N2P / 2;        // accumulators per thread (64 rows x N2P columns per warpgroup)
+  constexpr int kKSteps1 = kN1P / 16;  // k-steps of the first product
+  constexpr int kKSteps2 = N2P / 16;   // ... of the second
+  extern __shared__ __align__(16) uint8_t smem_raw[];
+  uint8_t* smem = smem_raw + ((kAlign - (smem_addr(smem_raw) % kAlign)) % kAlign);
+  const int n1 = args.n1;
+  const int n2 = args.n2;
+  const int n = n1 * n2;
+  const bool has_right = args.right != nullptr;
+  const Plan plan = make_plan(kN1P, n2, N2P, has_right, stages);
+  uint8_t* s_r = smem;
+  uint8_t* s_x = smem + plan.off_x;
+  float* s_red = reinterpret_cast<float*>(smem + plan.off_red);
+
+  const int tid = threadIdx.x;
+  const int warp = tid / 32;
+  const int lane = tid % 32;
+  const int team = warp / (4 * kTeamWgs);
+  const int team_tid = tid % kTeamThreads;
+  const int wg_row0 = 64 * ((warp / 4) % kTeamWgs);  // first row of this warpgroup's results
+  const int warp_row0 = wg_row0 + 16 * (warp % 4);    // ... and of this warp's
+  const int g = lane / 4;                             // fragment row (and g + 8)
+  const int c = lane % 4;                             // fragment column pair
+  uint8_t* s_out = smem + plan.off_out + warp * 16 * plan.stage_stride;
+
+  // R in bf16, zero-padded to N2P x N2P, in the MN-major layout (the B operand of the second product).
+  if (has_right) {
+    for (int idx = tid; idx < N2P * N2P / 8; idx += kThreads) {
+      const int k = idx / (N2P / 8);
+      const int j = 8 * (idx % (N2P / 8));
+      uint32_t w[4];
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const bool in0 = k < n2 && j + 2 * e < n2;  // n2 % 8 == 0: pairs are whole
+        w[e] = pack_bf16x2(in0 ? args.right[k * n2 + j + 2 * e] : 0.0f, in0 ? args.right[k * n2 + j + 2 * e + 1] : 0.0f);
+      }
+      *reinterpret_cast<uint4*>(s_r + mn_major_offset(plan.r_layout, k, j)) = make_uint4(w[0], w[1], w[2], w[3]);
+    }
+  }
+  // X stages are zeroed once: padding rows and columns are never written again.
+  for (int idx = tid; idx < (plan.off_out - plan.off_x) / 16; idx += kThreads) {
+    reinterpret_cast<uint4*>(s_x)[idx] = make_uint4(0, 0, 0, 0);
+  }
+  // This warpgroup's rows of L^T as A fragments, zero outside n1: (L^T)[m][k] = L[k][m].
+  uint32_t lt[kKSteps1][4];
+  {
+    auto lt_at = [&](int m, int k) { return m < n1 && k < n1 ? args.left[k * n1 + m] : 0.0f; };
+    const int m0 = warp_row0 + g;
+#pragma unroll
+    for (int s = 0; s < kKSteps1; ++s) {
+      const int k0 = 16 * s + 2 * c;
+      lt[s][0] = pack_bf16x2(lt_at(m0, k0), lt_at(m0, k0 + 1));
+      lt[s][1] = pack_bf16x2(lt_at(m0 + 8, k0), lt_at(m0 + 8, k0 + 1));
+      lt[s][2] = pack_bf16x2(lt_at(m0, k0 + 8), lt_at(m0, k0 + 9));
+      lt[s][3] = pack_bf16x2(lt_at(m0 + 8, k0 + 8), lt_at(m0 + 8, k0 + 9));
+    }
+  }
+  fence_proxy_async();
+  __syncthreads();
+
+  const int64_t team_first = static_cast<int64_t>(blockIdx.x) * kTeams + team;
+  const int64_t team_stride = static_cast<int64_t>(gridDim.x) * kTeams;
+  uint8_t* team_x = s_x + team * stages * plan.x_bytes;
+  const int row_chunks = n2 / 8;
+  // Token i of this team (its i-th) into stage i % stages; always one commit group, so that the wait
+  // counts hold at the tail.
+  auto fetch = [&](int64_t i) {
+    const int64_t token = team_first + i * team_stride;
+    if (token < args.rows) {
+      uint8_t* stage = team_x + static_cast<int>(i % stages) * plan.x_bytes;
+      const __nv_bfloat16* src = args.x + token * n;
+      for (int q = team_tid; q < n / 8; q += kTeamThreads) {
+        cp_async_16(stage + mn_major_offset(plan.x_layout, q / row_chunks, 8 * (q % row_chunks)), src + 8 * q, true);
+      }
+    }
+    cp_async_commit();
+  };
+  auto wait_for_oldest = [&] {  // all but the newest stages - 1 groups have landed
+    if (stages == 2) cp_async_wait<1>();
+    else if (stages == 3) cp_async_wait<2>();
+    else cp_async_wait<3>();
+  };
+
+  for (int i = 0; i < stages - 1; ++i) fetch(i);
+  float acc[kAcc];
+  for (int64_t i = 0;; ++i) {
+    const int64_t token = team_first + i * team_stride;
+    if (token >= args.rows) break;
+    fetch(i + stages - 1);  // into the stage token i - 1 used: its products completed before the last barrier
+    wait_for_oldest();
+    uint8_t* xs = team_x + static_cast<int>(i % stages) * plan.x_bytes;
+    if (args.diag != nullptr) {  // x * d on this thread's own chunks, rounded to bf16 like the operand it becomes
+      for (int q = team_tid; q < n / 8; q += kTeamThreads) {
+        uint4* chunk = reinterpret_cast<uint4*>(xs + mn_major_offset(plan.x_layout, q / row_chunks, 8 * (q % row_chunks)));
+        uint4 v = *chunk;
+        __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&v);
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const float2 f = __bfloat1622float2(h[e]);
+          h[e] = __floats2bfloat162_rn(f.x * args.diag[8 * q + 2 * e], f.y * args.diag[8 * q + 2 * e + 1]);
+        }
+        *chunk = v;
+      }
+    }
+    fence_proxy_async();
+    named_barrier_sync(1 + team, kTeamThreads);
+
+    // First product: Z = (L^T)_h X.
+#pragma unroll
+    for (int j = 0; j < kAcc; ++j) acc[j] = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kAcc; ++j) fence_operand(acc[j]);
+    wgmma_fence();
+    const uint64_t x_desc = mn_major_desc(smem_addr(xs), plan.x_layout);
+#pragma unroll
+    for (int s = 0; s < kKSteps1; ++s) {
+      wgmma_row<N2P>(acc, lt[s], x_desc + static_cast<uint64_t>((16 * s * plan.x_layout.swizzle) >> 4), plan.x_layout);
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+#pragma unroll
+    for (int j = 0; j < kAcc; ++j) fence_operand(acc[j]);
+
+    // Second product: Y = Z R, Z's accumulators reused as bf16 A fragments (k-step kt = accumulator tiles
+    // 2kt and 2kt + 1, whose m64n8 layout per warp is the m64k16 A layout).
+    if (has_right) {
+      uint32_t z[kKSteps2][4];
+#pragma unroll
+      for (int kt = 0; kt < kKSteps2; ++kt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) z[kt][e] = pack_bf16x2(acc[8 * kt + 2 * e], acc[8 * kt + 2 * e + 1]);
+      }
+#pragma unroll
+      for (int j = 0; j < kAcc; ++j) acc[j] = 0.0f;
+#pragma unroll
+      for (int j = 0; j < kAcc; ++j) fence_operand(acc[j]);
+#pragma unroll
+      for (int kt = 0; kt < kKSteps2; ++kt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) fence_operand(z[kt][e]);
+      }
+      wgmma_fence();
+      const uint64_t r_desc = mn_major_desc(smem_addr(s_r), plan.r_layout);
+#pragma unroll
+      for (int kt = 0; kt < kKSteps2; ++kt) {
+        wgmma_row<N2P>(acc, z[kt], r_desc + static_cast<uint64_t>((16 * kt * plan.r_layout.swizzle) >> 4),
+                       plan.r_layout);
+      }
+      wgmma_commit();
+      wgmma_wait<0>();
+#pragma unroll
+      for (int j = 0; j < kAcc; ++j) fence_operand(acc[j]);
+    }
+
+    // The token's max/min over the team: padding rows and columns hold exact zeros, which the quantizer
+    // includes anyway.
+    float row_max = 0.0f, row_min = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kAcc; ++j) row_max = fmaxf(row_max, acc[j]), row_min = fminf(row_min, acc[j]);
+    row_max = warp_max(row_max);
+    row_min = warp_min(row_min);
+    if (lane == 0) {
+      s_red[2 * warp] = row_max;
+      s_red[2 * warp + 1] = row_min;
+    }
+    named_barrier_sync(1 + team, kTeamThreads);
+    const int first_warp = team * 4 * kTeamWgs;
+    float token_max = s_red[2 * first_warp], token_min = s_red[2 * first_warp + 1];
+#pragma unroll
+    for (int w = 1; w < 4 * kTeamWgs; ++w) {
+      token_max = fmaxf(token_max, s_red[2 * (first_warp + w)]);
+      token_min = fminf(token_min, s_red[2 * (first_warp + w) + 1]);
+    }
+    const TokenQuantParams qp = token_quant_params(token_max, token_min, args.cfg);
+    const float inv_scale = __frcp_rn(qp.scale);
+    if (team_tid == 0) {
+      args.scale[token] = qp.scale;
+      if (args.zero != nullptr) args.zero[token] = qp.zero;
+    }
+
+    // Quantize into this warp's staging rows (byte (row, col / 2) holds columns col and col + 1), then copy
+    // the warp's valid rows, one contiguous range of the packed output, with 4-byte stores.
+    const int valid_rows = min(16, n1 - warp_row0);
+    if (valid_rows > 0) {
+#pragma unroll
+      for (int j = 0; j < kAcc / 4; ++j) {
+        const int col = 8 * j + 2 * c;
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          if (g + 8 * h < valid_rows && col < n2) {
+            const uint32_t q0 = static_cast<uint32_t>(quantize_with_reciprocal(acc[4 * j + 2 * h], qp.scale, inv_scale, qp)) & 0xFu;
+            const uint32_t q1 = static_cast<uint32_t>(quantize_with_reciprocal(acc[4 * j + 2 * h + 1], qp.scale, inv_scale, qp)) & 0xFu;
+            s_out[(g + 8 * h) * plan.stage_stride + col / 2] = static_cast<uint8_t>(q0 | (q1 << 4));
+          }
+        }
+      }
+      __syncwarp();
+      const int row_words = n2 / 8;
+      uint32_t* dst = reinterpret_cast<uint32_t*>(args.packed + token * (n / 2) + warp_row0 * (n2 / 2));
+      for (int w = lane; w < valid_rows * row_words; w += 32) {
+        const int r = w / row_words;
+        dst[w] = *reinterpret_cast<const uint32_t*>(s_out + r * plan.stage_stride + 4 * (w - r * row_words));
+      }
+      __syncwarp();
+    }
+  }
+  cp_async_wait<0>();
+#else
+  __trap();  // built without sm_90a: wgmma_available() keeps the host from launching this
+#endif
+}
+
+int padded_n1(int64_t n1) { return n1 <= 64 ? 64 : 128; }
+int padded_n2(int64_t n2) { return static_cast<int>(ceil_div(n2, 16) * 16); }
+
+// The most X stages (2..kMaxStages) that fit the device's shared memory; 0 when not even 2 do.
+int stages_that_fit(int n1p, int n2, int n2p, bool has_right) {
+  const int limit = max_optin_smem();
+  for (int s = kMaxStages; s >= 2; --s) {
+    if (make_plan(n1p, n2, n2p, has_right, s).total_bytes <= limit) return s;
+  }
+  return 0;
+}
+
+template <int kN1P, int N2P>
+void launch_for(const KronQuantArgs& args, cudaStream_t stream) {
+  const auto kernel = kron_transform_quant_wgmma_kernel<kN1P, N2P>;
+  static const int smem_limit = [&] {
+    const int limit = max_optin_smem();
+    FQ_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, limit));
+    return limit;
+  }();
+  const bool has_right = args.right != nullptr;
+  const int stages = stages_that_fit(kN1P, args.n2, N2P, has_right);
+  const Plan plan = make_plan(kN1P, args.n2, N2P, has_right, stages);
+  FQ_CHECK(stages >= 2 && plan.total_bytes <= smem_limit, "launch_kron_transform_quant_wgmma: ", plan.total_bytes,
+           " bytes of shared memory needed, the device allows ", smem_limit);
+  const int per_sm = resident_blocks_per_sm(reinterpret_cast<const void*>(kernel), kThreads, plan.total_bytes);
+  const int64_t ctas = ceil_div(args.rows, plan.teams);
+  const int grid = static_cast<int>(std::min<int64_t>(ctas, int64_t{current_sm_count()} * per_sm));
+  kernel<<<grid, kThreads, plan.total_bytes, stream>>>(args, stages);
+  FQ_CUDA_CHECK_LAUNCH();
+}
+
+template <int kN1P>
+void launch_n2(const KronQuantArgs& args, cudaStream_t stream) {
+  switch (padded_n2(args.n2)) {
+    case 16: return launch_for<kN1P, 16>(args, stream);
+    case 32: return launch_for<kN1P, 32>(args, stream);
+    case 48: return launch_for<kN1P, 48>(args, stream);
+    case 64: return launch_for<kN1P, 64>(args, stream);
+    case 80: return launch_for<kN1P, 80>(args, stream);
+    case 96: return launch_for<kN1P, 96>(args, stream);
+    case 112: return launch_for<kN1P, 112>(args, stream);
+    case 128: return launch_for<kN1P, 128>(args, stream);
+    case 144: return launch_for<kN1P, 144>(args, stream);
+    case 160: return launch_for<kN1P, 160>(args, stream);
+    case 176: return launch_for<kN1P, 176>(args, stream);
+    case 192: return launch_for<kN1P, 192>(args, stream);
+    case 208: return launch_for<kN1P, 208>(args, stream);
+    case 224: return launch_for<kN1P, 224>(args, stream);
+    default: FQ_ASSERT(false, "n2 = ", args.n2, " passed the support check");
+  }
+}
+
+}  // namespace
+
+bool kron_transform_quant_wgmma_supported(int64_t n1, int64_t n2, bool has_left, bool has_right) {
+  // n2 = 224 needs 112 accumulators + 56 registers of Z fragments + 32 of L^T per thread (255 with a small spill).
+  if (!fused_sizes_in_range(n1, n2, has_left) || !wgmma_available()) return false;
+  return stages_that_fit(padded_n1(n1), static_cast<int>(n2), padded_n2(n2), has_right) >= 2;
+}
+
+void launch_kron_transform_quant_wgmma(const KronQuantArgs& args, cudaStream_t stream) {
+  if (padded_n1(args.n1) == 64) {
+    launch_n2<64>(args, stream);
+  } else {
+    launch_n2<128>(args, stream);
+  }
+}
+
+}  // namespace fq::kernels::gpu
