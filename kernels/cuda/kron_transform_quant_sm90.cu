@@ -164,8 +164,13 @@ __device__ __forceinline__ int quantize_with_reciprocal(float v, float scale, fl
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
+// Two CTAs per SM (four token teams) where 128 registers suffice: more warps to hide the latency of the token
+// pipeline's serial phases. From n2p = 112 on, ptxas spills at 128 registers, and at 128 it serialises
+// every wgmma (C7512 "insufficient register resources").
+constexpr int blocks_per_sm(int n1p, int n2p) { return n1p == 64 && n2p <= 96 ? 2 : 1; }
+
 template <int kN1P, int N2P>
-__global__ void __launch_bounds__(kThreads, 1) kron_transform_quant_wgmma_kernel(const KronQuantArgs args, int stages) {
+__global__ void __launch_bounds__(kThreads, blocks_per_sm(kN1P, N2P)) kron_transform_quant_wgmma_kernel(const KronQuantArgs args, int stages) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr int kTeamWgs = kN1P / 64;
   constexpr int kTeams = kWarpgroups / kTeamWgs;
@@ -233,7 +238,19 @@ __global__ void __launch_bounds__(kThreads, 1) kron_transform_quant_wgmma_kernel
   const int64_t team_first = static_cast<int64_t>(blockIdx.x) * kTeams + team;
   const int64_t team_stride = static_cast<int64_t>(gridDim.x) * kTeams;
   uint8_t* team_x = s_x + team * stages * plan.x_bytes;
+  // This thread's 16-byte chunks of a token: q = team_tid, team_tid + kTeamThreads, ..., at row q / (n2 / 8)
+  // and column 8 (q % (n2 / 8)), walked without divisions; fn(q, offset in the X stage).
   const int row_chunks = n2 / 8;
+  const int walk_rows = kTeamThreads / row_chunks, walk_cols = kTeamThreads % row_chunks;
+  auto for_each_chunk = [&](auto&& fn) {
+    int r = team_tid / row_chunks, cq = team_tid % row_chunks;
+    for (int q = team_tid; q < n / 8; q += kTeamThreads) {
+      fn(q, mn_major_offset(plan.x_layout, r, 8 * cq));
+      r += walk_rows;
+      cq += walk_cols;
+      if (cq >= row_chunks) cq -= row_chunks, ++r;
+    }
+  };
   // Token i of this team (its i-th) into stage i % stages; always one commit group, so that the wait
   // counts hold at the tail.
   auto fetch = [&](int64_t i) {
@@ -241,9 +258,7 @@ __global__ void __launch_bounds__(kThreads, 1) kron_transform_quant_wgmma_kernel
     if (token < args.rows) {
       uint8_t* stage = team_x + static_cast<int>(i % stages) * plan.x_bytes;
       const __nv_bfloat16* src = args.x + token * n;
-      for (int q = team_tid; q < n / 8; q += kTeamThreads) {
-        cp_async_16(stage + mn_major_offset(plan.x_layout, q / row_chunks, 8 * (q % row_chunks)), src + 8 * q, true);
-      }
+      for_each_chunk([&](int q, int offset) { cp_async_16(stage + offset, src + 8 * q, true); });
     }
     cp_async_commit();
   };
@@ -262,8 +277,8 @@ __global__ void __launch_bounds__(kThreads, 1) kron_transform_quant_wgmma_kernel
     wait_for_oldest();
     uint8_t* xs = team_x + static_cast<int>(i % stages) * plan.x_bytes;
     if (args.diag != nullptr) {  // x * d on this thread's own chunks, rounded to bf16 like the operand it becomes
-      for (int q = team_tid; q < n / 8; q += kTeamThreads) {
-        uint4* chunk = reinterpret_cast<uint4*>(xs + mn_major_offset(plan.x_layout, q / row_chunks, 8 * (q % row_chunks)));
+      for_each_chunk([&](int q, int offset) {
+        uint4* chunk = reinterpret_cast<uint4*>(xs + offset);
         uint4 v = *chunk;
         __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&v);
 #pragma unroll
@@ -272,7 +287,7 @@ __global__ void __launch_bounds__(kThreads, 1) kron_transform_quant_wgmma_kernel
           h[e] = __floats2bfloat162_rn(f.x * args.diag[8 * q + 2 * e], f.y * args.diag[8 * q + 2 * e + 1]);
         }
         *chunk = v;
-      }
+      });
     }
     fence_proxy_async();
     named_barrier_sync(1 + team, kTeamThreads);
@@ -367,11 +382,15 @@ __global__ void __launch_bounds__(kThreads, 1) kron_transform_quant_wgmma_kernel
         }
       }
       __syncwarp();
-      const int row_words = n2 / 8;
+      const int row_words = n2 / 8;  // 4-byte words of a packed row (n2 <= 224: at most 28)
       uint32_t* dst = reinterpret_cast<uint32_t*>(args.packed + token * (n / 2) + warp_row0 * (n2 / 2));
+      int r = lane / row_words, wq = lane % row_words;
+      const int step_rows = 32 / row_words, step_words = 32 % row_words;
       for (int w = lane; w < valid_rows * row_words; w += 32) {
-        const int r = w / row_words;
-        dst[w] = *reinterpret_cast<const uint32_t*>(s_out + r * plan.stage_stride + 4 * (w - r * row_words));
+        dst[w] = *reinterpret_cast<const uint32_t*>(s_out + r * plan.stage_stride + 4 * wq);
+        r += step_rows;
+        wq += step_words;
+        if (wq >= row_words) wq -= row_words, ++r;
       }
       __syncwarp();
     }
@@ -385,9 +404,13 @@ __global__ void __launch_bounds__(kThreads, 1) kron_transform_quant_wgmma_kernel
 int padded_n1(int64_t n1) { return n1 <= 64 ? 64 : 128; }
 int padded_n2(int64_t n2) { return static_cast<int>(ceil_div(n2, 16) * 16); }
 
-// The most X stages (2..kMaxStages) that fit the device's shared memory; 0 when not even 2 do.
+// The most X stages (2..kMaxStages) with which blocks_per_sm CTAs fit an SM's shared memory (each also
+// reserves a little for the system); 0 when not even 2 do.
 int stages_that_fit(int n1p, int n2, int n2p, bool has_right) {
-  const int limit = max_optin_smem();
+  const int per_sm = blocks_per_sm(n1p, n2p);
+  const int limit = std::min(max_optin_smem(),
+                             current_device_attribute(cudaDevAttrMaxSharedMemoryPerMultiprocessor) / per_sm -
+                                 current_device_attribute(cudaDevAttrReservedSharedMemoryPerBlock));
   for (int s = kMaxStages; s >= 2; --s) {
     if (make_plan(n1p, n2, n2p, has_right, s).total_bytes <= limit) return s;
   }

@@ -2,7 +2,6 @@
 // exact (quantization of the same rows, dequantization), bounded where float32 sums run in another order
 // (the transforms).
 #include <cmath>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -144,14 +143,12 @@ TEST(KronTransformQuantGpu, FusedKernelsMatchBf16ReferenceOnEveryModelSize) {
   FQ_REQUIRE_CUDA();
   uint64_t seed = 2000;
   int variant = 0;
-  for (size_t i = 0; i < std::size(kKronCases); ++i) {
-    const KronCase& c = kKronCases[i];
+  for (const KronCase& c : kKronCases) {
     const KronTransform t = make_transform(c, seed += 10);
     const KronTransform tg = to_cuda(t);
-    // 2500 rows: every token team of the wgmma kernel cycles through its whole ring of X stages.
-    std::vector<int64_t> row_counts{1, 37, 300};
-    if (i < 3) row_counts.push_back(2500);
-    for (int64_t rows : row_counts) {
+    // 2500 rows: every CTA of both kernels loops over several token groups, and every token team of the
+    // wgmma kernel cycles through its whole ring of X stages.
+    for (int64_t rows : {1, 37, 300, 2500}) {
       at::Tensor x = fq::test::activations_with_outliers(rows, c.n1 * c.n2, ++seed).to(at::kBFloat16);
       if (rows > 2) x[2].zero_();
       TokenQuantConfig cfg;
