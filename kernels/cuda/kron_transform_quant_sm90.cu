@@ -35,8 +35,10 @@
 namespace fq::kernels::gpu {
 namespace {
 
-constexpr int kWarpgroups = 2;
-constexpr int kThreads = 128 * kWarpgroups;
+// Warpgroups per CTA (one CTA per SM): three token teams where three warpgroups' registers fit the file
+// (n1 <= 64, n2 <= 128: ~160 live registers), more warps to hide the latency of each team's serial phases;
+// else two (teams of one or two warpgroups).
+constexpr int warpgroups_for(int n1p, int n2p) { return n1p == 64 && n2p <= 128 ? 3 : 2; }
 constexpr int kMaxStages = 4;
 constexpr int kAlign = 1024;  // swizzle patterns repeat every 1024 bytes at most
 
@@ -69,13 +71,14 @@ FQ_HOST_DEVICE Plan make_plan(int n1p, int n2, int n2p, bool has_right, int stag
   p.r_layout = MnMajor{sw, n2p};
   p.x_layout = MnMajor{sw, n1p};
   p.stages = stages;
-  p.teams = kWarpgroups / (n1p / 64);
+  const int wgs = warpgroups_for(n1p, n2p);
+  p.teams = wgs / (n1p / 64);
   p.x_bytes = p.x_layout.bytes(n2p);
   p.stage_stride = n2 / 2 + 4;
   p.off_x = has_right ? p.r_layout.bytes(n2p) : 0;
   p.off_out = p.off_x + p.teams * stages * p.x_bytes;
-  p.off_red = p.off_out + (kThreads / 32) * 16 * p.stage_stride;
-  p.total_bytes = kAlign + p.off_red + (kThreads / 32) * 2 * static_cast<int>(sizeof(float));
+  p.off_red = p.off_out + 4 * wgs * 16 * p.stage_stride;
+  p.total_bytes = kAlign + p.off_red + 4 * wgs * 2 * static_cast<int>(sizeof(float));
   return p;
 }
 
@@ -164,16 +167,15 @@ __device__ __forceinline__ int quantize_with_reciprocal(float v, float scale, fl
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
-// Two CTAs per SM (four token teams) where 128 registers suffice: more warps to hide the latency of the token
-// pipeline's serial phases. From n2p = 112 on, ptxas spills at 128 registers, and at 128 it serialises
-// every wgmma (C7512 "insufficient register resources").
-constexpr int blocks_per_sm(int n1p, int n2p) { return n1p == 64 && n2p <= 96 ? 2 : 1; }
-
+// (Two CTAs per SM at 128 registers were tried for n1 <= 64: from n2p = 112 on ptxas then spills and, for
+// n2p = 128, serialises every wgmma (C7512 "insufficient register resources").)
 template <int kN1P, int N2P>
-__global__ void __launch_bounds__(kThreads, blocks_per_sm(kN1P, N2P)) kron_transform_quant_wgmma_kernel(const KronQuantArgs args, int stages) {
+__global__ void __launch_bounds__(128 * warpgroups_for(kN1P, N2P), 1)
+    kron_transform_quant_wgmma_kernel(const KronQuantArgs args, int stages) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr int kTeamWgs = kN1P / 64;
-  constexpr int kTeams = kWarpgroups / kTeamWgs;
+  constexpr int kThreads = 128 * warpgroups_for(kN1P, N2P);
+  constexpr int kTeams = warpgroups_for(kN1P, N2P) / kTeamWgs;
   constexpr int kTeamThreads = 128 * kTeamWgs;
   constexpr int kAcc = N2P / 2;        // accumulators per thread (64 rows x N2P columns per warpgroup)
   constexpr int kKSteps1 = kN1P / 16;  // k-steps of the first product
@@ -404,13 +406,9 @@ __global__ void __launch_bounds__(kThreads, blocks_per_sm(kN1P, N2P)) kron_trans
 int padded_n1(int64_t n1) { return n1 <= 64 ? 64 : 128; }
 int padded_n2(int64_t n2) { return static_cast<int>(ceil_div(n2, 16) * 16); }
 
-// The most X stages (2..kMaxStages) with which blocks_per_sm CTAs fit an SM's shared memory (each also
-// reserves a little for the system); 0 when not even 2 do.
+// The most X stages (2..kMaxStages) that fit the device's shared memory; 0 when not even 2 do.
 int stages_that_fit(int n1p, int n2, int n2p, bool has_right) {
-  const int per_sm = blocks_per_sm(n1p, n2p);
-  const int limit = std::min(max_optin_smem(),
-                             current_device_attribute(cudaDevAttrMaxSharedMemoryPerMultiprocessor) / per_sm -
-                                 current_device_attribute(cudaDevAttrReservedSharedMemoryPerBlock));
+  const int limit = max_optin_smem();
   for (int s = kMaxStages; s >= 2; --s) {
     if (make_plan(n1p, n2, n2p, has_right, s).total_bytes <= limit) return s;
   }
@@ -430,10 +428,11 @@ void launch_for(const KronQuantArgs& args, cudaStream_t stream) {
   const Plan plan = make_plan(kN1P, args.n2, N2P, has_right, stages);
   FQ_CHECK(stages >= 2 && plan.total_bytes <= smem_limit, "launch_kron_transform_quant_wgmma: ", plan.total_bytes,
            " bytes of shared memory needed, the device allows ", smem_limit);
-  const int per_sm = resident_blocks_per_sm(reinterpret_cast<const void*>(kernel), kThreads, plan.total_bytes);
+  const int threads = 128 * warpgroups_for(kN1P, N2P);
+  const int per_sm = resident_blocks_per_sm(reinterpret_cast<const void*>(kernel), threads, plan.total_bytes);
   const int64_t ctas = ceil_div(args.rows, plan.teams);
   const int grid = static_cast<int>(std::min<int64_t>(ctas, int64_t{current_sm_count()} * per_sm));
-  kernel<<<grid, kThreads, plan.total_bytes, stream>>>(args, stages);
+  kernel<<<grid, threads, plan.total_bytes, stream>>>(args, stages);
   FQ_CUDA_CHECK_LAUNCH();
 }
 
