@@ -294,21 +294,38 @@ __global__ void __launch_bounds__(128 * warpgroups_for(kN1P, N2P), 1)
     fence_proxy_async();
     named_barrier_sync(1 + team, kTeamThreads);
 
-    // First product: Z = (L^T)_h X.
+    // First product: Z = (L^T)_h X, in groups of up to 4 k-steps. The wgmma reads copies of L^T's fragments
+    // made in this iteration by an ordinary instruction (an XOR with a zero that ptxas can neither prove nor
+    // hoist out of the loop): with L^T itself as the operand, or a loop-invariant copy, ptxas (CUDA 12.4 and
+    // 13.0, seen for n2p = 64) gave the second product's Z fragments the same registers, as if a wgmma's
+    // register operand died with it, and every later token of a team was computed with the previous token's
+    // Z as L^T. Groups of 4 keep the copies at 16 registers (n1p = 128 would spill with 32).
+    constexpr int kGroupSteps = kKSteps1 < 4 ? kKSteps1 : 4;
+    const uint32_t opaque_zero = static_cast<uint32_t>(i >> 48);
 #pragma unroll
     for (int j = 0; j < kAcc; ++j) acc[j] = 0.0f;
-#pragma unroll
-    for (int j = 0; j < kAcc; ++j) fence_operand(acc[j]);
-    wgmma_fence();
     const uint64_t x_desc = mn_major_desc(smem_addr(xs), plan.x_layout);
 #pragma unroll
-    for (int s = 0; s < kKSteps1; ++s) {
-      wgmma_row<N2P>(acc, lt[s], x_desc + static_cast<uint64_t>((16 * s * plan.x_layout.swizzle) >> 4), plan.x_layout);
-    }
-    wgmma_commit();
-    wgmma_wait<0>();
+    for (int s0 = 0; s0 < kKSteps1; s0 += kGroupSteps) {
+      uint32_t lt_copy[kGroupSteps][4];
 #pragma unroll
-    for (int j = 0; j < kAcc; ++j) fence_operand(acc[j]);
+      for (int s = 0; s < kGroupSteps; ++s) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) lt_copy[s][e] = lt[s0 + s][e] ^ opaque_zero;
+      }
+#pragma unroll
+      for (int j = 0; j < kAcc; ++j) fence_operand(acc[j]);
+      wgmma_fence();
+#pragma unroll
+      for (int s = 0; s < kGroupSteps; ++s) {
+        wgmma_row<N2P>(acc, lt_copy[s],
+                       x_desc + static_cast<uint64_t>((16 * (s0 + s) * plan.x_layout.swizzle) >> 4), plan.x_layout);
+      }
+      wgmma_commit();
+      wgmma_wait<0>();
+#pragma unroll
+      for (int j = 0; j < kAcc; ++j) fence_operand(acc[j]);
+    }
 
     // Second product: Y = Z R, Z's accumulators reused as bf16 A fragments (k-step kt = accumulator tiles
     // 2kt and 2kt + 1, whose m64n8 layout per warp is the m64k16 A layout).
