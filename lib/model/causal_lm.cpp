@@ -122,7 +122,8 @@ std::vector<at::Tensor> run_decoder_layers(const io::Checkpoint& checkpoint, con
   int64_t sequences = 0;
   for (const PrefixedBatch& batch : batches) {
     auto owned = [&](const at::Tensor& t) { return t.defined() ? t.to(options.device, options.dtype).clone() : t; };
-    PrefixedBatch& state = states.emplace_back(PrefixedBatch{owned(batch.prefix), owned(batch.hidden), {}, batch.group_rows});
+    PrefixedBatch& state =
+        states.emplace_back(PrefixedBatch{owned(batch.prefix), owned(batch.hidden), {}, batch.group_rows});
     for (const at::Tensor& stem : batch.stems) state.stems.push_back(owned(stem));
     sequences += batch.hidden.size(0);
   }

@@ -25,7 +25,8 @@ void ResidentLayers::check_shapes(const PrefixedBatch& batch) const {
   auto fits = [&](const at::Tensor& t) { return !t.defined() || (t.dim() == 3 && t.size(2) == config_.hidden_size); };
   FQ_CHECK(batch.hidden.dim() == 3 && fits(batch.hidden) && fits(batch.prefix), "decoder layers ", first_, "..",
            end() - 1, " take [batch, seq, ", config_.hidden_size, "] hidden states, got ", batch.hidden.sizes(),
-           batch.prefix.defined() ? " after a prefix " : "", batch.prefix.defined() ? batch.prefix.sizes() : at::IntArrayRef());
+           batch.prefix.defined() ? " after a prefix " : "",
+           batch.prefix.defined() ? batch.prefix.sizes() : at::IntArrayRef());
   for (const at::Tensor& stem : batch.stems) {
     FQ_CHECK(fits(stem), "decoder layers ", first_, "..", end() - 1, " take [1, seq, ", config_.hidden_size,
              "] stems, got ", stem.sizes());

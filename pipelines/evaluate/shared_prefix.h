@@ -2,7 +2,8 @@
 // and solved dev questions), most of its tokens. The walk (or each stage of the pipeline over ranks,
 // eval_forward.h) computes each distinct prefix once per layer and runs only the prompts' own tokens after
 // it (model::PrefixedBatch, lib/model/prefix_kv.h); the scores equal those of whole prompts up to float
-// summation order.
+// summation order. With loglik scoring a question's four option sequences also share the question: it is
+// their stem, computed once after the prefix, and each option runs only its own tokens after both.
 //
 // The prefix is the encoding of the prefix text alone; a prompt uses it only where that encoding is a true
 // token-prefix of the whole prompt's encoding (a tokenizer may merge tokens across the boundary or append

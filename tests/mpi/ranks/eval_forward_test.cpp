@@ -74,8 +74,8 @@ TEST(EvalForward, PipelineGivesTheRowsOfTheLayerByLayerWalk) {
                 rel);
     EXPECT_LT(rel, kPrefixedVsWholeTol) << name;
     // The stem is used: the rows of its group score as their whole sequences would.
-    const at::Tensor stemmed_whole_ids =
-        at::cat({prefix.unsqueeze(0).expand({4, 17}), stem.unsqueeze(0).expand({4, 6}), stemmed_rows.narrow(0, 0, 4)}, 1);
+    const at::Tensor stemmed_whole_ids = at::cat(
+        {prefix.unsqueeze(0).expand({4, 17}), stem.unsqueeze(0).expand({4, 6}), stemmed_rows.narrow(0, 0, 4)}, 1);
     const at::Tensor stemmed_whole = walk.run({TokenWalk{{at::Tensor(), stemmed_whole_ids}}}, numbered_last_logits);
     const at::Tensor c = got.narrow(0, 18, 4).narrow(1, 1, vocab), d = stemmed_whole.narrow(1, 1, vocab);
     const double stem_rel = ((c - d).norm() / d.norm()).item<double>();

@@ -233,7 +233,8 @@ TEST(PrefixKv, GroupsAfterTheirStemsMatchWholeSequencesAndComputeEachStemOnce) {
       std::vector<at::Tensor> parts{prefix.expand({m, past, c.hidden_size})};
       if (q > 0) parts.push_back(stems[g].expand({m, q, c.hidden_size}));
       parts.push_back(own.narrow(0, row, m));
-      const at::Tensor whole = layer_forward(c, pc.weights, at::cat(parts, 1), rope_for(c, past + q + s, at::kDouble), hooks);
+      const at::Tensor whole =
+          layer_forward(c, pc.weights, at::cat(parts, 1), rope_for(c, past + q + s, at::kDouble), hooks);
       const double err = test::relative_l2(walk[0].hidden.narrow(0, row, m), whole.narrow(1, past + q, s));
       const double stem_err = q > 0 ? test::relative_l2(walk[0].stems[g], whole.narrow(0, 0, 1).narrow(1, past, q)) : 0;
       std::printf("[prefix] %s float64, group %zu (stem of %lld): after prefix and stem vs whole %.1e, stem %.1e\n",
@@ -251,8 +252,8 @@ TEST(PrefixKv, GroupsAfterTheirStemsMatchWholeSequencesAndComputeEachStemOnce) {
     // with the group's stem, as EvalForward cuts its micro-batches.
     KeptPrefixKv kept;
     for (const RowChunk& chunk : row_chunks(n, group_rows, 2)) {
-      std::vector<PrefixedBatch> micro{
-          PrefixedBatch{chunk.offset == 0 ? prefix.clone() : at::Tensor(), own.narrow(0, chunk.offset, chunk.rows).clone()}};
+      std::vector<PrefixedBatch> micro{PrefixedBatch{chunk.offset == 0 ? prefix.clone() : at::Tensor(),
+                                                     own.narrow(0, chunk.offset, chunk.rows).clone()}};
       if (chunk.starts_group) {
         micro[0].stems = {cloned(stems[static_cast<size_t>(chunk.group)])};
         micro[0].group_rows = {chunk.rows};

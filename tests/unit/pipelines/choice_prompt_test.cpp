@@ -140,7 +140,8 @@ TEST(SharedPrefix, GroupByPrefixGroupsRowsByStem) {
   EXPECT_EQ(g.tokens_whole, 6 * 6);
   // Prefix and stem must leave the sequence a token of its own.
   const std::vector<PrefixedTokens> whole_stem = {{&ids[2], 2, 2}};
-  test::expect_error([&] { group_by_prefix(whole_stem); }, {"sequence 0 of 4 tokens cannot share a prefix of 2 and a stem of 2"});
+  test::expect_error([&] { group_by_prefix(whole_stem); },
+                     {"sequence 0 of 4 tokens cannot share a prefix of 2 and a stem of 2"});
 }
 
 TEST(ChoiceResults, MicroMacroAndCategories) {
