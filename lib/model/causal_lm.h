@@ -51,7 +51,7 @@ struct PrefixedBatch {
 struct PrefixedTokenRows {
   at::Tensor prefix;
   at::Tensor ids;
-  std::vector<at::Tensor> stems{};  // {} here: {prefix, hidden} initializes a batch without groups
+  std::vector<at::Tensor> stems{};  // {} here: {prefix, ids} initializes rows without groups
   std::vector<int64_t> group_rows{};
 };
 
@@ -88,9 +88,9 @@ at::Tensor embed_tokens(const io::Checkpoint& checkpoint, const at::Tensor& inpu
 // A group's stem runs once after the prefix, keeping prefix and stem as one prefix for the group's rows.
 // `kept` (one batch only): the keys/values outlive the call there. A batch with a prefix stores them into
 // kept->prefix; one without continues the prefix kept->prefix holds (none if empty). A group's stem goes
-// into kept->stem (emptied for a group without one); rows before any group's start continue kept->stem
-// when it holds one, else kept->prefix. So a pipeline stage runs a prefix with the first micro-batch of
-// its rows, a stem with the first of its group, and the later ones after them.
+// into kept->stem (emptied for a group without one); a batch without groups continues kept->stem when it
+// holds one, else kept->prefix. So a pipeline stage runs a prefix with the first micro-batch of its rows,
+// a stem with the first of its group (a batch of that one group), and the later ones after them.
 void layer_forward_batches(const io::ModelConfig& config, const LayerWeights& weights, LayerHooks& hooks,
                            std::vector<PrefixedBatch>& batches, int64_t micro_batch, KeptPrefixKv* kept = nullptr);
 

@@ -16,7 +16,8 @@ ResidentLayers::ResidentLayers(const io::Checkpoint& checkpoint, int64_t first, 
            ") is not inside the ", config_.num_hidden_layers, " decoder layers of ", checkpoint.dir());
   layers_.reserve(static_cast<size_t>(end - first));  // hooks may keep pointers into the weights: no moves
   for (int64_t layer = first; layer < end; ++layer) {
-    Layer& l = layers_.emplace_back(Layer{load_layer(checkpoint, layer, options.dtype, options.device), nullptr, {}});
+    Layer& l =
+        layers_.emplace_back(Layer{load_layer(checkpoint, layer, options.dtype, options.device), nullptr, {}});
     if (hooks) l.hooks = hooks(layer, l.weights);
   }
 }
