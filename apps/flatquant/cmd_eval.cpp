@@ -87,8 +87,8 @@ int cmd_eval(const std::vector<std::string>& args) {
       ("subjects", po::value<std::string>()->default_value(""), "mmlu/ceval: comma-separated subjects (default: all)")
       ("limit", po::value<int64_t>()->default_value(0), "mmlu/ceval: questions per subject (0: all)")
       ("reuse-prefix", po::value<bool>()->default_value(true),
-       "mmlu/ceval: compute a subject's shared few-shot prefix once per layer (false: every prompt whole; the "
-       "scores agree up to float summation order)")
+       "mmlu/ceval: compute a subject's shared few-shot prefix once per layer, and with loglik each question once "
+       "for its four options (false: every prompt whole; the scores agree up to float summation order)")
       ("batch", po::value<int64_t>()->default_value(4), "windows per forward micro-batch (what flows between ranks)")
       ("device", po::value<std::string>()->default_value("auto"), "auto | cpu | cuda (each rank: the GPU of its node-local rank)")
       ("dtype", po::value<std::string>()->default_value(""), "compute dtype (default bfloat16 on CUDA, float32 on CPU)")

@@ -29,7 +29,13 @@ at::Tensor TokenEmbedding::embed(const at::Tensor& input_ids) const {
 PrefixedBatch TokenEmbedding::embed(const PrefixedTokenRows& rows) const {
   FQ_CHECK(!rows.prefix.defined() || rows.prefix.dim() == 1, "a shared prefix is one token sequence [P], got ",
            rows.prefix.sizes());
-  return {rows.prefix.defined() ? embed(rows.prefix.unsqueeze(0)) : at::Tensor(), embed(rows.ids)};
+  PrefixedBatch batch{rows.prefix.defined() ? embed(rows.prefix.unsqueeze(0)) : at::Tensor(), embed(rows.ids), {},
+                      rows.group_rows};
+  for (const at::Tensor& stem : rows.stems) {
+    FQ_CHECK(!stem.defined() || stem.dim() == 1, "a group's stem is one token sequence [Q], got ", stem.sizes());
+    batch.stems.push_back(stem.defined() ? embed(stem.unsqueeze(0)) : at::Tensor());
+  }
+  return batch;
 }
 
 TokenEmbedding load_token_embedding(const io::Checkpoint& checkpoint, const ModelOptions& options) {
@@ -40,31 +46,71 @@ at::Tensor embed_tokens(const io::Checkpoint& checkpoint, const at::Tensor& inpu
   return load_token_embedding(checkpoint, options).embed(input_ids);
 }
 
-void layer_forward_batches(const io::ModelConfig& config, const LayerWeights& weights, LayerHooks& hooks,
-                           std::vector<PrefixedBatch>& batches, int64_t micro_batch, PrefixKv* kept) {
+std::vector<RowChunk> row_chunks(int64_t n, const std::vector<int64_t>& group_rows, int64_t micro_batch) {
   FQ_CHECK(micro_batch > 0, "micro_batch must be positive, got ", micro_batch);
+  std::vector<RowChunk> chunks;
+  if (group_rows.empty()) {
+    for (int64_t i = 0; i < n; i += micro_batch) chunks.push_back({i, std::min(micro_batch, n - i), -1, false});
+    return chunks;
+  }
+  int64_t offset = 0;
+  for (size_t g = 0; g < group_rows.size(); ++g) {
+    FQ_CHECK(group_rows[g] > 0, "group ", g, " of a batch has ", group_rows[g], " rows");
+    for (int64_t i = 0; i < group_rows[g]; i += micro_batch) {
+      chunks.push_back({offset + i, std::min(micro_batch, group_rows[g] - i), static_cast<int64_t>(g), i == 0});
+    }
+    offset += group_rows[g];
+  }
+  FQ_CHECK(offset == n, "the groups of a batch hold ", offset, " rows, the batch ", n);
+  return chunks;
+}
+
+void layer_forward_batches(const io::ModelConfig& config, const LayerWeights& weights, LayerHooks& hooks,
+                           std::vector<PrefixedBatch>& batches, int64_t micro_batch, KeptPrefixKv* kept) {
   FQ_CHECK(kept == nullptr || batches.size() == 1, "prefix keys/values are kept for one batch, got ", batches.size());
   at::NoGradGuard no_grad;
+  const RotaryEmbedding rotary = RotaryEmbedding::for_model(config);
   for (PrefixedBatch& batch : batches) {
-    PrefixKv own;
-    PrefixKv& prefix_kv = kept ? *kept : own;
-    const int64_t n = batch.hidden.size(0), s = batch.hidden.size(1);
+    KeptPrefixKv own;
+    KeptPrefixKv& kv = kept ? *kept : own;
+    FQ_CHECK(batch.stems.size() == batch.group_rows.size(), "a batch has one stem per group, got ", batch.stems.size(),
+             " stems for ", batch.group_rows.size(), " groups");
+    const int64_t s = batch.hidden.size(1);
     const int64_t past = batch.prefix.defined() ? batch.prefix.size(1)
-                         : prefix_kv.key.defined() ? prefix_kv.key.size(2)
+                         : kv.prefix.key.defined() ? kv.prefix.key.size(2)
                                                    : 0;
-    const RopeTables rope =
-        RotaryEmbedding::for_model(config).tables(past + s, batch.hidden.scalar_type(), batch.hidden.device());
+    // Tables of positions 0..count-1, made again only when a call needs another length (another stem).
+    RopeTables rope;
+    auto rope_for = [&](int64_t count) -> const RopeTables& {
+      if (!rope.cos.defined() || rope.cos.size(0) != count) {
+        rope = rotary.tables(count, batch.hidden.scalar_type(), batch.hidden.device());
+      }
+      return rope;
+    };
     if (batch.prefix.defined()) {
       FQ_CHECK(batch.prefix.dim() == 3 && batch.prefix.size(0) == 1 && past > 0,
                "a shared prefix is one sequence [1, P, hidden], got ", batch.prefix.sizes());
-      const PrefixKvUse keep{nullptr, &prefix_kv};
-      batch.prefix = layer_forward(config, weights, batch.prefix, rope.positions(0, past), hooks, keep);
+      kv.stem = PrefixKv{};
+      batch.prefix = layer_forward(config, weights, batch.prefix, rope_for(past + s).positions(0, past), hooks,
+                                   PrefixKvUse{nullptr, &kv.prefix});
     }
-    const PrefixKvUse after{past > 0 ? &prefix_kv : nullptr, nullptr};
-    for (int64_t i = 0; i < n; i += micro_batch) {
-      const int64_t m = std::min(micro_batch, n - i);
-      at::Tensor rows = batch.hidden.narrow(0, i, m);
-      rows.copy_(layer_forward(config, weights, rows, rope, hooks, after));
+    const PrefixKv* prefix_kv = past > 0 ? &kv.prefix : nullptr;
+    for (const RowChunk& chunk : row_chunks(batch.hidden.size(0), batch.group_rows, micro_batch)) {
+      if (chunk.starts_group) {
+        kv.stem = PrefixKv{};
+        at::Tensor& stem = batch.stems[static_cast<size_t>(chunk.group)];
+        if (stem.defined()) {
+          FQ_CHECK(stem.dim() == 3 && stem.size(0) == 1 && stem.size(1) > 0,
+                   "a group's stem is one sequence [1, Q, hidden], got ", stem.sizes());
+          const int64_t through = past + stem.size(1);
+          stem = layer_forward(config, weights, stem, rope_for(through + s).positions(0, through), hooks,
+                               PrefixKvUse{prefix_kv, &kv.stem});
+        }
+      }
+      const PrefixKv* after = kv.stem.key.defined() ? &kv.stem : prefix_kv;
+      at::Tensor rows = batch.hidden.narrow(0, chunk.offset, chunk.rows);
+      rows.copy_(layer_forward(config, weights, rows, rope_for((after ? after->key.size(2) : 0) + s), hooks,
+                               PrefixKvUse{after, nullptr}));
     }
   }
 }
@@ -75,8 +121,10 @@ std::vector<at::Tensor> run_decoder_layers(const io::Checkpoint& checkpoint, con
   std::vector<PrefixedBatch> states;
   int64_t sequences = 0;
   for (const PrefixedBatch& batch : batches) {
-    states.push_back({batch.prefix.defined() ? batch.prefix.to(options.device, options.dtype).clone() : at::Tensor(),
-                      batch.hidden.to(options.device, options.dtype).clone()});
+    auto owned = [&](const at::Tensor& t) { return t.defined() ? t.to(options.device, options.dtype).clone() : t; };
+    PrefixedBatch& state =
+        states.emplace_back(PrefixedBatch{owned(batch.prefix), owned(batch.hidden), {}, batch.group_rows});
+    for (const at::Tensor& stem : batch.stems) state.stems.push_back(owned(stem));
     sequences += batch.hidden.size(0);
   }
   for (int64_t layer = 0; layer < checkpoint.config().num_hidden_layers; ++layer) {
@@ -119,10 +167,9 @@ at::Tensor walk_token_rows(const io::Checkpoint& checkpoint, const std::vector<P
   std::vector<at::Tensor> out;
   for (size_t b = 0; b < walk.size(); ++b) {
     const at::Tensor& ids = walk[b].ids;
-    for (int64_t i = 0; i < ids.size(0); i += options.micro_batch) {
-      const int64_t m = std::min(options.micro_batch, ids.size(0) - i);
-      out.push_back(results(head, first_row, ids.narrow(0, i, m), hidden[b].narrow(0, i, m)));
-      first_row += m;
+    for (const RowChunk& c : row_chunks(ids.size(0), walk[b].group_rows, options.micro_batch)) {
+      out.push_back(results(head, first_row, ids.narrow(0, c.offset, c.rows), hidden[b].narrow(0, c.offset, c.rows)));
+      first_row += c.rows;
     }
   }
   return at::cat(out);

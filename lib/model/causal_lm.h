@@ -34,17 +34,37 @@ using HooksForLayer = std::function<std::unique_ptr<LayerHooks>(int64_t layer, L
 
 // Sequences that all begin with one prefix, computed once (prefix_kv.h). prefix: [1, P, hidden], positions
 // 0..P-1 (undefined: no prefix, P = 0); hidden: [n, s, hidden], positions P..P+s-1 of each sequence.
+// Rows that share more than the prefix (a question's four options) come in groups: consecutive rows,
+// group_rows[g] of them after their own stem stems[g] [1, Q_g, hidden] (positions P..P+Q_g-1, undefined:
+// none), computed once after the prefix; the group's rows then hold positions P+Q_g..P+Q_g+s-1. No groups
+// (both empty): every row follows the prefix directly.
 struct PrefixedBatch {
   at::Tensor prefix;
   at::Tensor hidden;
+  std::vector<at::Tensor> stems{};  // {} here: {prefix, hidden} initializes a batch without groups
+  std::vector<int64_t> group_rows{};
 };
 
-// The token form of a PrefixedBatch: prefix [P] int64 (undefined: none) and the rows' own tokens ids
-// [n, s] int64 that follow it (each row its own sequence, right-padded to one length).
+// The token form of a PrefixedBatch: prefix [P] int64 (undefined: none), the rows' own tokens ids [n, s]
+// int64 that follow it (each row its own sequence, right-padded to one length), and the groups' stems [Q_g]
+// int64 between the two.
 struct PrefixedTokenRows {
   at::Tensor prefix;
   at::Tensor ids;
+  std::vector<at::Tensor> stems{};  // {} here: {prefix, ids} initializes rows without groups
+  std::vector<int64_t> group_rows{};
 };
+
+// The layer calls of a batch's rows: at most micro_batch rows each, cut within each group (the rows of one
+// call share their past). The walk, the pipeline (one micro-batch per chunk) and the results all cut so.
+struct RowChunk {
+  int64_t offset = 0;  // first row
+  int64_t rows = 0;
+  int64_t group = -1;  // -1: the batch has no groups
+  bool starts_group = false;
+};
+// n rows in groups of group_rows (empty: no groups; else summing to n).
+std::vector<RowChunk> row_chunks(int64_t n, const std::vector<int64_t>& group_rows, int64_t micro_batch);
 
 // model.embed_tokens, loaded once: a pipeline's first stage embeds micro-batch after micro-batch.
 struct TokenEmbedding {
@@ -52,7 +72,8 @@ struct TokenEmbedding {
   std::string checkpoint_dir;  // named by the token-range error
   // input_ids: [n, s] int64 token windows, each its own sequence -> [n, s, hidden] on the weight's device.
   at::Tensor embed(const at::Tensor& input_ids) const;
-  // Both parts of `rows`: prefix [1, P, hidden] (when there is one) and hidden [n, s, hidden].
+  // Every part of `rows`: prefix [1, P, hidden] (when there is one), hidden [n, s, hidden], the stems
+  // [1, Q_g, hidden] (each when there is one) and the groups.
   PrefixedBatch embed(const PrefixedTokenRows& rows) const;
 };
 TokenEmbedding load_token_embedding(const io::Checkpoint& checkpoint, const ModelOptions& options);
@@ -64,11 +85,14 @@ at::Tensor embed_tokens(const io::Checkpoint& checkpoint, const at::Tensor& inpu
 // batch's prefix runs once, its keys/values kept for this layer only, then its sequences attend to them,
 // `micro_batch` at a time. Under no-grad. The one walk of a layer: the layer-by-layer walk and the
 // pipeline stages (resident_layers.h) both call it.
-// `kept` (one batch only): the prefix's keys/values outlive the call there. A batch with a prefix stores
-// them into *kept; a batch without one continues the prefix *kept holds (none if empty): a pipeline stage
-// runs a prefix with the first micro-batch of its rows and the later ones after it.
+// A group's stem runs once after the prefix, keeping prefix and stem as one prefix for the group's rows.
+// `kept` (one batch only): the keys/values outlive the call there. A batch with a prefix stores them into
+// kept->prefix; one without continues the prefix kept->prefix holds (none if empty). A group's stem goes
+// into kept->stem (emptied for a group without one); a batch without groups continues kept->stem when it
+// holds one, else kept->prefix. So a pipeline stage runs a prefix with the first micro-batch of its rows,
+// a stem with the first of its group (a batch of that one group), and the later ones after them.
 void layer_forward_batches(const io::ModelConfig& config, const LayerWeights& weights, LayerHooks& hooks,
-                           std::vector<PrefixedBatch>& batches, int64_t micro_batch, PrefixKv* kept = nullptr);
+                           std::vector<PrefixedBatch>& batches, int64_t micro_batch, KeptPrefixKv* kept = nullptr);
 
 // hidden: [n, s, hidden] in options.dtype on options.device. Runs every decoder layer over all n sequences,
 // options.micro_batch at a time, under no-grad; returns the last layer's output.
@@ -101,7 +125,7 @@ using RowResults = std::function<at::Tensor(const OutputHead& head, int64_t firs
 
 // The layer-by-layer walk of the batches of token rows `walk` (embed, run_decoder_layers: each layer loaded
 // once for all of them), then the output head, loaded once the layers are released, and `results` on each
-// micro-batch of options.micro_batch rows of each batch, the rows numbered batch after batch from
+// micro-batch of each batch (row_chunks), the rows numbered batch after batch from
 // `first_row`; returns the results concatenated in that order, [rows, ...].
 at::Tensor walk_token_rows(const io::Checkpoint& checkpoint, const std::vector<PrefixedTokenRows>& walk,
                            const ModelOptions& options, const HooksForLayer& hooks, const RowResults& results,

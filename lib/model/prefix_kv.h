@@ -19,18 +19,29 @@ struct PrefixKv {
   at::Tensor value;  // [1, Hkv, P, d_v]
 };
 
+// What a pipeline stage keeps of one layer between the micro-batches of a batch (causal_lm.h,
+// PrefixedBatch): the batch's prefix, and the current group's stem after it (prefix and stem as one
+// sequence; empty when the group has none).
+struct KeptPrefixKv {
+  PrefixKv prefix;
+  PrefixKv stem;
+};
+
 // How one layer call uses prefix keys/values (both null: a whole-sequence call, the default).
 struct PrefixKvUse {
   // The call's input continues this prefix: x holds positions P..P+s-1 and the rope tables cover 0..P+s-1.
   const PrefixKv* past = nullptr;
-  // Receives the call's own keys and values (the call that runs a prefix; batch 1).
+  // Receives the keys and values of every position the call's sequence covers (the call that runs a prefix;
+  // batch 1): its own, after past's when it continues one (a question after the few-shot prefix, which its
+  // options then continue as one prefix).
   PrefixKv* keep = nullptr;
 
   int64_t past_tokens() const { return past ? past->key.size(2) : 0; }
 };
 
 // The attention of one layer call under `use` (q [b, H, s, d_qk], k [b, Hkv, s, d_qk], v [b, Hkv, s, d_v]):
-// causal_attention, or causal_attention_after_prefix when there is a past; stores k and v into use.keep.
+// causal_attention, or causal_attention_after_prefix when there is a past; stores [past; k] and [past; v]
+// into use.keep.
 at::Tensor layer_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
                            const PrefixKvUse& use);
 

@@ -35,18 +35,20 @@ class ResidentLayers {
   // in place, options.micro_batch sequences per layer call, under no-grad.
   void forward(std::vector<PrefixedBatch>& batches);
 
-  // A pipeline's micro-batch: one batch through the layers, in place, its prefix's keys/values kept per
-  // layer until the next call that brings a prefix or `continues_prefix` false. A batch with a prefix
+  // A pipeline's micro-batch: one batch through the layers, in place, its prefix's and stem's keys/values
+  // kept per layer until the next call that brings them or `continues_prefix` false. A batch with a prefix
   // runs it and keeps its keys/values; one without attends to the kept prefix when `continues_prefix`
-  // (the later micro-batches of rows that share it), else to none. The same layer calls as forward()
-  // on the rows of all those micro-batches at once, cut by options.micro_batch.
+  // (the later micro-batches of rows that share it), else to none. A batch of one group (its first
+  // micro-batch) runs the group's stem after the prefix and keeps both; the group's later micro-batches,
+  // without groups, attend to them. The same layer calls as forward() on the rows of all those
+  // micro-batches at once, cut by row_chunks.
   void forward_micro_batch(PrefixedBatch& batch, bool continues_prefix);
 
  private:
   struct Layer {
     LayerWeights weights;
     std::unique_ptr<LayerHooks> hooks;  // null: full precision
-    PrefixKv prefix;                    // forward_micro_batch's kept prefix (empty: none)
+    KeptPrefixKv kept;                  // forward_micro_batch's kept prefix and stem (empty: none)
   };
   void check_shapes(const PrefixedBatch& batch) const;
 

@@ -23,6 +23,7 @@ struct Sequence {
   int question = 0;
   int option = 0;
   int64_t prefix_tokens = 0;  // leading tokens shared with the subject's other prompts (shared_prefix.h)
+  int64_t stem_tokens = 0;    // the next ones, shared with the question's other options (loglik)
 };
 
 // The encoded prompt of `q`, with shots dropped from the end until it (plus `reserve` tokens) fits.
@@ -48,7 +49,7 @@ at::Tensor score_sequences(EvalForward& forward, const std::vector<Sequence>& se
   for (size_t begin = 0; begin < seqs.size(); begin += sequences_per_walk) {
     const size_t end = std::min(seqs.size(), begin + static_cast<size_t>(sequences_per_walk));
     std::vector<PrefixedTokens> walk;
-    for (size_t i = begin; i < end; ++i) walk.push_back({&seqs[i].ids, seqs[i].prefix_tokens});
+    for (size_t i = begin; i < end; ++i) walk.push_back({&seqs[i].ids, seqs[i].prefix_tokens, seqs[i].stem_tokens});
     PrefixGroups groups = group_by_prefix(walk);
     for (size_t i : groups.sequence_of_row) sequence_of_row.push_back(begin + i);
     if (forward.is_root()) {
@@ -57,13 +58,14 @@ at::Tensor score_sequences(EvalForward& forward, const std::vector<Sequence>& se
                 {{"sequences", static_cast<int64_t>(walk.size())},
                  {"prefixes", static_cast<int64_t>(std::count_if(groups.walk.begin(), groups.walk.end(),
                                                                  [](const auto& b) { return b.prefix.defined(); }))},
+                 {"stems", groups.stems},
                  {"tokens", groups.tokens},
                  {"tokens_whole", groups.tokens_whole}});
     }
     walks.push_back(std::move(groups.walk));
   }
   // Per sequence: the four letters' logits (letter) or the option's log-likelihood (loglik, column 0). The
-  // hidden states hold the positions after the sequence's prefix.
+  // hidden states hold the positions after the sequence's prefix and stem.
   const model::RowResults sequence_scores = [&](const model::OutputHead& head, int64_t first_row, const at::Tensor&,
                                                 const at::Tensor& hidden) {
     at::Tensor out = at::zeros({hidden.size(0), scoring == ChoiceScoring::kLetter ? 4 : 1}, at::kDouble);
@@ -75,9 +77,10 @@ at::Tensor score_sequences(EvalForward& forward, const std::vector<Sequence>& se
         const at::Tensor logits = head.logits(hidden[j][n - 1 - s.prefix_tokens]).to(at::kCPU);
         for (int k = 0; k < 4; ++k) out[j][k] = logits[letter_ids[k]].item<double>();
       } else {
-        // Positions prompt-1 .. n-2 predict the continuation's tokens (all after the prefix: shorter than the prompt).
+        // Positions prompt-1 .. n-2 predict the continuation's tokens (all after the prefix and the stem, which
+        // end before the prompt's last token).
         const int64_t m = n - s.prompt_tokens;
-        const at::Tensor read = hidden[j].narrow(0, s.prompt_tokens - 1 - s.prefix_tokens, m);
+        const at::Tensor read = hidden[j].narrow(0, s.prompt_tokens - 1 - s.prefix_tokens - s.stem_tokens, m);
         const at::Tensor logp = at::log_softmax(head.logits(read).to(at::kDouble), -1).cpu();
         const at::Tensor targets = at::tensor(std::vector<int64_t>(s.ids.begin() + s.prompt_tokens, s.ids.end()), at::kLong);
         out[j][0] = logp.gather(1, targets.unsqueeze(1)).sum().item<double>();
@@ -229,10 +232,13 @@ Json run_choice_task(const io::Checkpoint& checkpoint, EvalForward& forward, con
       // Every read position (from the prompt's last token on) lies after the shared prefix.
       const int64_t shared = task.reuse_prefix ? prefixes.shared_tokens(used, prompt) : 0;
       if (task.scoring == ChoiceScoring::kLetter) {
-        seqs.push_back({prompt, static_cast<int64_t>(prompt.size()), static_cast<int>(qi), 0, shared});
+        seqs.push_back({prompt, static_cast<int64_t>(prompt.size()), static_cast<int>(qi), 0, shared, 0});
       } else {
+        // The four options share the whole prompt: with the reuse, the question after the prefix is their
+        // stem, computed once, all but the prompt's last token, whose output predicts each option's first.
+        const int64_t stem = task.reuse_prefix ? static_cast<int64_t>(prompt.size()) - 1 - shared : 0;
         for (int k = 0; k < 4; ++k) {
-          Sequence seq{prompt, static_cast<int64_t>(prompt.size()), static_cast<int>(qi), k, shared};
+          Sequence seq{prompt, static_cast<int64_t>(prompt.size()), static_cast<int>(qi), k, shared, stem};
           seq.ids.insert(seq.ids.end(), continuations[k].begin(), continuations[k].end());
           seqs.push_back(std::move(seq));
         }

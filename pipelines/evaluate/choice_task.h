@@ -23,7 +23,8 @@ struct ChoiceTask {
   ChoiceScoring scoring = ChoiceScoring::kLetter;
   int64_t max_tokens = 2048;  // a prompt (plus its longest continuation) longer than this drops shots
   int64_t sequences_per_walk = 256;  // prompts per pass through the layers (bounds activation memory)
-  bool reuse_prefix = true;   // compute the subject's shared few-shot prefix once per walk (shared_prefix.h)
+  bool reuse_prefix = true;   // compute the subject's shared few-shot prefix once per walk, and with loglik
+                              // scoring each question once for its four options (shared_prefix.h)
   std::string state_path;     // resume state ("" = none)
 };
 

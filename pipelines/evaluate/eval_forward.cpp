@@ -25,13 +25,12 @@ namespace {
 // Rank 0's progress line of a pipelined call: at most this often, and when the last results arrive.
 constexpr double kProgressIntervalSeconds = 10;
 
-// Micro-batch `rows` rows of batch `batch` of walk `walk` from row `offset`; `first_row` numbers its first
-// row among all rows.
+// Micro-batch `chunk` (rows, group) of batch `batch` of walk `walk`; `first_row` numbers its first row among
+// all rows.
 struct MicroBatch {
   size_t walk = 0;
   size_t batch = 0;
-  int64_t offset = 0;
-  int64_t rows = 0;
+  model::RowChunk chunk;
   int64_t first_row = 0;
 };
 
@@ -46,10 +45,15 @@ std::vector<MicroBatch> cut_micro_batches(const std::vector<TokenWalk>& walks, i
                "token rows must be a non-empty [n, seq] tensor, got ", rows.ids.sizes());
       FQ_CHECK(!rows.prefix.defined() || (rows.prefix.dim() == 1 && rows.prefix.size(0) > 0),
                "a shared prefix must be a non-empty [P] token tensor, got ", rows.prefix.sizes());
-      for (int64_t i = 0; i < rows.ids.size(0); i += micro_batch) {
-        const int64_t m = std::min(micro_batch, rows.ids.size(0) - i);
-        batches.push_back({w, b, i, m, row});
-        row += m;
+      FQ_CHECK(rows.stems.size() == rows.group_rows.size(), "token rows have one stem per group, got ",
+               rows.stems.size(), " stems for ", rows.group_rows.size(), " groups");
+      for (const at::Tensor& stem : rows.stems) {
+        FQ_CHECK(!stem.defined() || (stem.dim() == 1 && stem.size(0) > 0),
+                 "a group's stem must be a non-empty [Q] token tensor, got ", stem.sizes());
+      }
+      for (const model::RowChunk& chunk : model::row_chunks(rows.ids.size(0), rows.group_rows, micro_batch)) {
+        batches.push_back({w, b, chunk, row});
+        row += chunk.rows;
       }
     }
   }
@@ -154,9 +158,9 @@ at::Tensor EvalForward::run_pipelined(const std::vector<TokenWalk>& walks, const
   double last_report = 0;
   auto collect = [&](at::Tensor rows) {
     const MicroBatch& b = batches[collected.size()];
-    FQ_CHECK(rows.dim() >= 1 && rows.size(0) == b.rows, "rank ", world.rank(), ": results of micro-batch ",
-             collected.size(), " from rank ", stage.last_rank, " have shape ", rows.sizes(), ", expected ", b.rows,
-             " rows");
+    FQ_CHECK(rows.dim() >= 1 && rows.size(0) == b.chunk.rows, "rank ", world.rank(), ": results of micro-batch ",
+             collected.size(), " from rank ", stage.last_rank, " have shape ", rows.sizes(), ", expected ",
+             b.chunk.rows, " rows");
     collected.push_back(std::move(rows));
     const size_t done = collected.size();
     if (done == batches.size() || clock.seconds() - last_report >= kProgressIntervalSeconds) {
@@ -173,26 +177,42 @@ at::Tensor EvalForward::run_pipelined(const std::vector<TokenWalk>& walks, const
   for (size_t i = 0; i < batches.size(); ++i) {
     const MicroBatch& b = batches[i];
     const model::PrefixedTokenRows& tokens = walks[b.walk][b.batch];
-    const at::Tensor ids = tokens.ids.narrow(0, b.offset, b.rows);
-    // The first micro-batch of a batch of rows brings its prefix (sent first, when there is one): each stage
-    // runs it through its layers and keeps its keys/values for the batch's later micro-batches.
-    const bool starts = b.offset == 0, brings_prefix = starts && tokens.prefix.defined();
+    const model::RowChunk& chunk = b.chunk;
+    const at::Tensor ids = tokens.ids.narrow(0, chunk.offset, chunk.rows);
+    // The first micro-batch of a batch of rows brings its prefix, the first of a group its stem (sent first,
+    // when there is one): each stage runs them through its layers and keeps their keys/values for the later
+    // micro-batches of the batch or group. A micro-batch that starts a group is a batch of that one group.
+    const bool starts = chunk.offset == 0, brings_prefix = starts && tokens.prefix.defined();
+    const at::Tensor stem = chunk.starts_group ? tokens.stems[static_cast<size_t>(chunk.group)] : at::Tensor();
+    const bool brings_stem = stem.defined();
     model::PrefixedBatch x;
     Stopwatch waited;
     if (first) {
-      x = stage.embedding->embed(model::PrefixedTokenRows{brings_prefix ? tokens.prefix : at::Tensor(), ids});
+      model::PrefixedTokenRows own{brings_prefix ? tokens.prefix : at::Tensor(), ids};
+      if (chunk.starts_group) {
+        own.stems = {stem};
+        own.group_rows = {chunk.rows};
+      }
+      x = stage.embedding->embed(own);
     } else {
       if (brings_prefix) x.prefix = cluster::recv_tensor(world, stage.previous, options_.device, nccl_);
+      if (chunk.starts_group) {
+        x.stems = {brings_stem ? cluster::recv_tensor(world, stage.previous, options_.device, nccl_) : at::Tensor()};
+        x.group_rows = {chunk.rows};
+      }
       x.hidden = cluster::recv_tensor(world, stage.previous, options_.device, nccl_);
     }
     stage.wait_seconds += first ? 0.0 : waited.seconds();
-    FQ_CHECK(x.hidden.dim() == 3 && x.hidden.size(0) == b.rows && x.hidden.size(1) == ids.size(1) &&
+    FQ_CHECK(x.hidden.dim() == 3 && x.hidden.size(0) == chunk.rows && x.hidden.size(1) == ids.size(1) &&
                  x.hidden.size(2) == hidden &&
-                 (!brings_prefix || (x.prefix.dim() == 3 && x.prefix.size(1) == tokens.prefix.size(0))),
+                 (!brings_prefix || (x.prefix.dim() == 3 && x.prefix.size(1) == tokens.prefix.size(0))) &&
+                 (!brings_stem || (x.stems[0].dim() == 3 && x.stems[0].size(1) == stem.size(0))),
              "rank ", world.rank(), ": micro-batch ", i, " arrived from rank ", stage.previous, " as ",
              x.hidden.sizes(), brings_prefix ? " after a prefix " : "", brings_prefix ? x.prefix.sizes() : at::IntArrayRef(),
-             ", expected [", b.rows, ", ", ids.size(1), ", ", hidden, "]",
+             brings_stem ? " and a stem " : "", brings_stem ? x.stems[0].sizes() : at::IntArrayRef(),
+             ", expected [", chunk.rows, ", ", ids.size(1), ", ", hidden, "]",
              brings_prefix ? str(" after a prefix of ", tokens.prefix.size(0), " tokens") : std::string(),
+             brings_stem ? str(" and a stem of ", stem.size(0), " tokens") : std::string(),
              ": the ranks were given different inputs");
     Stopwatch computed;  // on a GPU, kernels still queued count as waiting at the next synchronisation
     stage.layers->forward_micro_batch(x, /*continues_prefix=*/!starts);
@@ -204,6 +224,7 @@ at::Tensor EvalForward::run_pipelined(const std::vector<TokenWalk>& walks, const
       stage.compute_seconds += computed.seconds();
       Stopwatch sent;
       if (brings_prefix) cluster::send_tensor(world, x.prefix, stage.next, nccl_);
+      if (brings_stem) cluster::send_tensor(world, x.stems[0], stage.next, nccl_);
       cluster::send_tensor(world, x.hidden, stage.next, nccl_);
       stage.wait_seconds += sent.seconds();
     }

@@ -3,7 +3,8 @@
 //
 // A task hands over "walks": each a list of batches of token rows (model::PrefixedTokenRows: the rows' own
 // tokens [n, s], padded to one length, after an optional prefix [P] they share: the few-shot prefix of
-// MMLU / C-Eval, shared_prefix.h), and a model::RowResults that turns one micro-batch's last hidden states
+// MMLU / C-Eval, shared_prefix.h; and optionally in groups, each after a stem of its own: a question its
+// options share), and a model::RowResults that turns one micro-batch's last hidden states
 // into small per-row results with the output head (a window's NLL, a question's option scores). Every rank
 // makes the same calls with the same walks: each rank reads the task's inputs itself, as it reads the
 // checkpoint.
@@ -15,15 +16,16 @@
 // gives each rank a contiguous block of layers, balanced by the parameters it keeps resident; the rank
 // loads and freezes them once, when this object is made, and keeps them for every call. The first stage
 // (rank 0) also holds the embedding, the last stage the final norm and head. The batches are cut into
-// micro-batches of options.micro_batch rows (model::PrefixedBatch); the first micro-batch of a batch
-// brings the batch's prefix, which every stage runs through each of its layers once and whose keys/values
-// it keeps for the batch's later micro-batches (ResidentLayers::forward_micro_batch): per layer, the same
-// model::layer_forward_batches calls as one rank's walk. Rank 0 embeds micro-batch i, runs its layers and
-// hands the hidden states on (the prefix's, when it brings one, then the rows'; send_tensor: NCCL between
-// GPUs, MPI otherwise), then starts on i + 1 while the next stage works on i, and so on down the chain. A send returns once the next stage takes the micro-batch (hidden states are
-// far above MPI's eager limit; NCCL sends complete with the receive), so a stage runs at most one
-// micro-batch ahead of its successor and holds one micro-batch's activations in and one out, whatever the
-// number of micro-batches. The last stage computes the row results and streams them back to rank 0
+// micro-batches of options.micro_batch rows, within each group (model::row_chunks); the first micro-batch
+// of a batch brings the batch's prefix, the first of a group the group's stem, which every stage runs
+// through each of its layers once and whose keys/values it keeps for the later micro-batches
+// (ResidentLayers::forward_micro_batch): per layer, the same model::layer_forward_batches calls as one
+// rank's walk. Rank 0 embeds micro-batch i, runs its layers and hands the hidden states on (the prefix's
+// and the stem's, when it brings them, then the rows'; send_tensor: NCCL between GPUs, MPI otherwise), then
+// starts on i + 1 while the next stage works on i, and so on down the chain. A send returns once the next
+// stage takes the micro-batch (hidden states are far above MPI's eager limit; NCCL sends complete with the
+// receive), so a stage runs at most one micro-batch ahead of its successor and holds one micro-batch's
+// activations in and one out, whatever the number of micro-batches. The last stage computes the row results and streams them back to rank 0
 // (cluster::TensorStream, never blocking), which collects them between its own micro-batches and logs the
 // progress. The micro-batches of all walks of a call stream back to back: the pipeline fills and drains
 // once per call. Since one rank's walk cuts the same micro-batches at every layer, the results of R ranks

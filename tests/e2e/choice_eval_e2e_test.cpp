@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "flatquant_build_info.h"
@@ -132,8 +133,30 @@ TEST(ChoiceEvalE2E, StopSignalKeepsFinishedSubjectsAndExitsForResume) {
   EXPECT_EQ(read_json_file(report)["result"]["questions"], 48);
 }
 
+// What a run's `walk` log lines add up to: stems computed (each once) and token positions computed.
+struct WalkTotals {
+  int64_t stems = 0;
+  int64_t tokens = 0;
+};
+WalkTotals walk_totals(const std::string& log) {
+  WalkTotals t;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("] walk ") == std::string::npos) continue;
+    auto value = [&](const std::string& key) {
+      const size_t at = line.find(" " + key + "=");
+      return at == std::string::npos ? int64_t{0} : std::stoll(line.substr(at + key.size() + 2));
+    };
+    t.stems += value("stems");
+    t.tokens += value("tokens");
+  }
+  return t;
+}
+
 // Prefix reuse (--reuse-prefix, the default) against every prompt computed whole, 5-shot, round-to-nearest
-// W4A4 hooks active, within the bounds of test::expect_choice_scores_agree (choice_dataset.h). Not 4-bit K/V
+// W4A4 hooks active, within the bounds of test::expect_choice_scores_agree (choice_dataset.h). With loglik
+// scoring the reuse computes each question once for its four options: one stem per question, counted by
+// the walks' log lines, and far fewer token positions than the options' sequences after the prefix alone. Not 4-bit K/V
 // caches on tiny-llama3 (covered per layer in frozen_layer_prefix_test.cpp): that model is then so degraded
 // that float summation order alone moves its scores by nats, whole prompts included (evaluating 3 instead of
 // 8 questions of a subject, i.e. another padding length, moved one score by 5.7).
@@ -153,11 +176,20 @@ TEST(ChoiceEvalE2E, PrefixReuseScoresEqualWholePrompts) {
     const Json whole = evaluate(dir, whole_args, model + "_whole", "models/" + model);
     const Json reuse = evaluate(dir, reuse_args, model + "_reuse", "models/" + model);
     ASSERT_FALSE(whole.is_null() || reuse.is_null()) << model;
+    const WalkTotals reused = walk_totals(read_file(dir + "/" + model + "_reuse.log"));
+    const WalkTotals computed_whole = walk_totals(read_file(dir + "/" + model + "_whole.log"));
+    EXPECT_EQ(reused.stems, 2 * kQuestions) << model << ": each question computed once";
+    EXPECT_EQ(computed_whole.stems, 0) << model;
+    // Whole prompts take 13,408 token positions on this set; the prefix reused alone 3,013 (each question in
+    // its four rows), the question once too 1,412: a sixth fails unless each question is computed once.
+    EXPECT_LT(6 * reused.tokens, computed_whole.tokens) << model;
     const test::ChoiceScoreAgreement a = test::expect_choice_scores_agree(whole, reuse, model, kQuestions);
-    std::printf("[e2e] %s 5-shot loglik rtn w4a4, %d questions: whole %.1fs, prefix reuse %.1fs, max |score "
-                "difference| %.2e (%d of %d within %.0e), accuracy %.1f%%\n",
-                model.c_str(), 2 * kQuestions, whole["seconds"].get<double>(), reuse["seconds"].get<double>(), a.worst,
-                a.within_float_order, a.scores, test::kFloatOrderScoreTol, 100 * reuse["micro_accuracy"].get<double>());
+    std::printf("[e2e] %s 5-shot loglik rtn w4a4, %d questions: whole %.1fs (%lld tokens), prefix and question "
+                "reuse %.1fs (%lld tokens), max |score difference| %.2e (%d of %d within %.0e), accuracy %.1f%%\n",
+                model.c_str(), 2 * kQuestions, whole["seconds"].get<double>(),
+                static_cast<long long>(computed_whole.tokens), reuse["seconds"].get<double>(),
+                static_cast<long long>(reused.tokens), a.worst, a.within_float_order, a.scores,
+                test::kFloatOrderScoreTol, 100 * reuse["micro_accuracy"].get<double>());
   }
 }
 

@@ -107,8 +107,9 @@ Json without_seconds(Json report) {
   return report["result"];
 }
 
-// Prefix reuse on (the default): 1, 2 and 3 ranks give the same results and per-question scores, bit for bit
-// (the pipeline runs each micro-batch's prefix through the same layer calls as the walk does); off, 1 and 3
+// Prefix reuse on (the default; with loglik also each question once for its options): 1, 2 and 3 ranks give
+// the same results and per-question scores, bit for bit (the pipeline runs each micro-batch's prefix and
+// stem through the same layer calls as the walk does); off, 1 and 3
 // ranks likewise, and the two agree within the prefix-reuse bounds of test::expect_choice_scores_agree.
 TEST(MpiEval, ChoiceTasksOnSeveralRanksScoreLikeOneRank) {
   FQ_REQUIRE_SHARED();
@@ -129,9 +130,11 @@ TEST(MpiEval, ChoiceTasksOnSeveralRanksScoreLikeOneRank) {
       const std::string name = task + "_np" + std::to_string(ranks);
       reuse[ranks] = evaluate(ranks, dir, name, on);
       ASSERT_FALSE(reuse[ranks].is_null());
-      // Every prompt of a subject after one shared prefix: each walk computes far fewer tokens than whole.
-      EXPECT_NE(read_file(dir + "/" + name + ".log").find("prefixes=1"), std::string::npos)
-          << read_file(dir + "/" + name + ".log");
+      // Every prompt of a subject after one shared prefix: each walk computes far fewer tokens than whole;
+      // with loglik each of a subject's 4 questions once for its four options (a stem each).
+      const std::string log = read_file(dir + "/" + name + ".log");
+      EXPECT_NE(log.find("prefixes=1"), std::string::npos) << log;
+      EXPECT_NE(log.find(scoring == "loglik" ? "stems=4 " : "stems=0 "), std::string::npos) << log;
       if (ranks > 1) EXPECT_EQ(without_seconds(reuse[ranks]), without_seconds(reuse[1])) << task << ", " << ranks << " ranks";
     }
     EXPECT_EQ(reuse[1]["result"]["questions"], task == "mmlu" ? 12 : 10);

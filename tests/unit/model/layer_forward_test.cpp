@@ -188,5 +188,84 @@ TEST(PrefixKv, SequencesAfterASharedPrefixMatchWholeSequencesInFloat64) {
   }
 }
 
+// Counts the token positions a layer computes: every position enters the attention input group once.
+class PositionCounter : public LayerHooks {
+ public:
+  at::Tensor group_input(LinearGroup group, const at::Tensor& x) override {
+    if (group == LinearGroup::kAttnIn) positions += x.numel() / x.size(-1);
+    return x;
+  }
+  int64_t positions = 0;
+};
+
+// Two-level reuse (loglik scoring: a question's four options after the subject's few-shot prefix): groups of
+// rows, each after its own stem, computed once after the prefix; a group without a stem follows the prefix
+// directly. Each row equals its whole sequence (prefix, stem, own tokens) within the prefix bounds above, the
+// layer computes the prefix and each stem once (counted), and a pipeline stage's micro-batches (one
+// row_chunks chunk per call, prefix and stem kept in KeptPrefixKv) give the walk's rows bit for bit.
+TEST(PrefixKv, GroupsAfterTheirStemsMatchWholeSequencesAndComputeEachStemOnce) {
+  const int64_t past = 7, s = 3;
+  const std::vector<int64_t> stem_tokens{4, 0, 2}, group_rows{3, 1, 2};  // micro-batches of 2 cut group 0
+  const int64_t n = 6;
+  for (const PrefixCase& pc : prefix_cases()) {
+    const io::ModelConfig& c = pc.config;
+    const at::Tensor prefix = random_hidden(1, past, c.hidden_size, 61).to(at::kDouble);
+    const at::Tensor own = random_hidden(n, s, c.hidden_size, 62).to(at::kDouble);
+    std::vector<at::Tensor> stems;  // undefined: the group has none
+    for (size_t g = 0; g < stem_tokens.size(); ++g) {
+      stems.push_back(stem_tokens[g] > 0 ? random_hidden(1, stem_tokens[g], c.hidden_size, 63 + g).to(at::kDouble)
+                                         : at::Tensor());
+    }
+    auto cloned = [](const at::Tensor& t) { return t.defined() ? t.clone() : t; };  // the walk works in place
+    std::vector<PrefixedBatch> walk{PrefixedBatch{prefix.clone(), own.clone(), {}, group_rows}};
+    for (const at::Tensor& stem : stems) walk[0].stems.push_back(cloned(stem));
+    PositionCounter counter;
+    layer_forward_batches(c, pc.weights, counter, walk, /*micro_batch=*/2);
+    EXPECT_EQ(counter.positions, past + 4 + 2 + n * s) << pc.name << ": prefix and stems once, then the rows";
+
+    const bool moe = std::holds_alternative<DeepseekLayerWeights>(pc.weights) &&
+                     std::get<DeepseekLayerWeights>(pc.weights).moe.has_value();
+    const double tol = moe ? kPrefixMoeF64RelTol : kPrefixF64RelTol;
+    LayerHooks hooks;
+    int64_t row = 0;
+    for (size_t g = 0; g < stem_tokens.size(); ++g) {
+      const int64_t m = group_rows[g], q = stem_tokens[g];
+      std::vector<at::Tensor> parts{prefix.expand({m, past, c.hidden_size})};
+      if (q > 0) parts.push_back(stems[g].expand({m, q, c.hidden_size}));
+      parts.push_back(own.narrow(0, row, m));
+      const at::Tensor whole =
+          layer_forward(c, pc.weights, at::cat(parts, 1), rope_for(c, past + q + s, at::kDouble), hooks);
+      const double err = test::relative_l2(walk[0].hidden.narrow(0, row, m), whole.narrow(1, past + q, s));
+      const double stem_err = q > 0 ? test::relative_l2(walk[0].stems[g], whole.narrow(0, 0, 1).narrow(1, past, q)) : 0;
+      std::printf("[prefix] %s float64, group %zu (stem of %lld): after prefix and stem vs whole %.1e, stem %.1e\n",
+                  pc.name, g, static_cast<long long>(q), err, stem_err);
+      EXPECT_LT(err, tol) << pc.name << " group " << g;
+      EXPECT_LT(stem_err, tol) << pc.name << " group " << g;
+      row += m;
+    }
+    // Not vacuous: the rows of group 0 after the prefix alone (without their stem) give another output.
+    std::vector<PrefixedBatch> no_stem{PrefixedBatch{prefix.clone(), own.narrow(0, 0, 3).clone()}};
+    layer_forward_batches(c, pc.weights, hooks, no_stem, 2);
+    EXPECT_GT(test::relative_l2(no_stem[0].hidden, walk[0].hidden.narrow(0, 0, 3)), 1e-2) << pc.name;
+
+    // A pipeline stage: one call per chunk, the first of the batch with the prefix, the first of a group
+    // with the group's stem, as EvalForward cuts its micro-batches.
+    KeptPrefixKv kept;
+    for (const RowChunk& chunk : row_chunks(n, group_rows, 2)) {
+      std::vector<PrefixedBatch> micro{PrefixedBatch{chunk.offset == 0 ? prefix.clone() : at::Tensor(),
+                                                     own.narrow(0, chunk.offset, chunk.rows).clone()}};
+      if (chunk.starts_group) {
+        micro[0].stems = {cloned(stems[static_cast<size_t>(chunk.group)])};
+        micro[0].group_rows = {chunk.rows};
+      }
+      layer_forward_batches(c, pc.weights, hooks, micro, 2, &kept);
+      EXPECT_TRUE(at::equal(micro[0].hidden, walk[0].hidden.narrow(0, chunk.offset, chunk.rows)))
+          << pc.name << ": micro-batch at row " << chunk.offset;
+    }
+  }
+  EXPECT_EQ(row_chunks(6, {3, 1, 2}, 2).size(), 4u);
+  EXPECT_THROW(row_chunks(6, {3, 1}, 2), fq::Error);  // groups must hold every row
+}
+
 }  // namespace
 }  // namespace fq::model

@@ -112,6 +112,38 @@ TEST(SharedPrefix, GroupByPrefixBatchesPadsAndMapsRowsBack) {
   test::expect_error([&] { group_by_prefix(whole_prefix); }, {"sequence 0 of 2 tokens cannot share a prefix of 2"});
 }
 
+// Loglik scoring's second level: a question's options share a stem after the prefix. Sequences with the
+// same stem form one group of rows (in order of first appearance, the empty stem a group without one); the
+// stem is computed once, so the walk's tokens count each stem once.
+TEST(SharedPrefix, GroupByPrefixGroupsRowsByStem) {
+  const std::vector<std::vector<int64_t>> ids = {
+      {1, 2, 30, 31, 40}, {1, 2, 30, 31, 41, 42}, {1, 2, 50, 43}, {1, 2, 30, 31, 44}, {1, 2, 45}, {7, 8, 60}};
+  // (prefix, stem): three share {1, 2} + {30, 31}, one has stem {50}, one none; the last no prefix.
+  const std::vector<PrefixedTokens> sequences = {{&ids[0], 2, 2}, {&ids[1], 2, 2}, {&ids[2], 2, 1},
+                                                 {&ids[3], 2, 2}, {&ids[4], 2, 0}, {&ids[5], 0, 2}};
+  const PrefixGroups g = group_by_prefix(sequences);
+  ASSERT_EQ(g.walk.size(), 2u);
+  const model::PrefixedTokenRows& b = g.walk[0];
+  EXPECT_TRUE(at::equal(b.prefix, at::tensor(std::vector<int64_t>{1, 2})));
+  EXPECT_EQ(b.group_rows, (std::vector<int64_t>{3, 1, 1}));
+  ASSERT_EQ(b.stems.size(), 3u);
+  EXPECT_TRUE(at::equal(b.stems[0], at::tensor(std::vector<int64_t>{30, 31})));
+  EXPECT_TRUE(at::equal(b.stems[1], at::tensor(std::vector<int64_t>{50})));
+  EXPECT_FALSE(b.stems[2].defined());
+  EXPECT_TRUE(at::equal(b.ids, at::tensor(std::vector<int64_t>{40, 0, 41, 42, 44, 0, 43, 0, 45, 0}).view({5, 2})));
+  EXPECT_FALSE(g.walk[1].prefix.defined());
+  EXPECT_EQ(g.walk[1].group_rows, (std::vector<int64_t>{1}));
+  EXPECT_TRUE(at::equal(g.walk[1].ids, at::tensor(std::vector<int64_t>{60}).view({1, 1})));
+  EXPECT_EQ(g.sequence_of_row, (std::vector<size_t>{0, 1, 3, 2, 4, 5}));
+  EXPECT_EQ(g.stems, 3);
+  EXPECT_EQ(g.tokens, (2 + 2 + 1 + 5 * 2) + (2 + 1));
+  EXPECT_EQ(g.tokens_whole, 6 * 6);
+  // Prefix and stem must leave the sequence a token of its own.
+  const std::vector<PrefixedTokens> whole_stem = {{&ids[2], 2, 2}};
+  test::expect_error([&] { group_by_prefix(whole_stem); },
+                     {"sequence 0 of 4 tokens cannot share a prefix of 2 and a stem of 2"});
+}
+
 TEST(ChoiceResults, MicroMacroAndCategories) {
   const Json subjects = Json::parse(R"({
     "a": {"category": "STEM", "correct": 3, "total": 4, "accuracy": 0.75},
