@@ -15,8 +15,8 @@ namespace fq::kernels {
 // quantization (cfg.bits must be 4). Same codes and scales on both devices, bit for bit.
 PackedInt4Rows quantize_rows_int4(const at::Tensor& x, const TokenQuantConfig& cfg);
 
-// Which fused transform + quantize kernel runs on CUDA. kAuto: wgmma on Hopper (sm_90a) devices, mma.sync on
-// others; naming one makes it run or fail (tests and benchmarks compare the two).
+// Which fused transform + quantize kernel runs on CUDA. kAuto: wgmma on Hopper (sm_90a) devices for n1 > 32,
+// mma.sync otherwise; naming one makes it run or fail (tests and benchmarks compare the two).
 enum class FusedKernel { kAuto, kMmaSync, kWgmma };
 
 // The online transform of a linear group's input followed by per-row int4 quantization: x [..., n] with

@@ -300,9 +300,12 @@ void launch_kron_transform_quant(const KronQuantArgs& args, KronQuantKernel kern
            args.cfg.bits);
   const bool has_left = args.left != nullptr;
   const bool has_right = args.right != nullptr;
+  // kAuto: wgmma where n1 > 32. For n1 <= 32 its 64-row warpgroup tiles are at least half padding, and on
+  // the H100 it was slower there (DeepSeek V3 q_b_proj, 32 x 48: 70 vs 50 us at 8192 tokens).
   if (kernel == KronQuantKernel::kAuto) {
-    kernel = kron_transform_quant_wgmma_supported(args.n1, args.n2, has_left, has_right) ? KronQuantKernel::kWgmma
-                                                                                          : KronQuantKernel::kMmaSync;
+    kernel = args.n1 > 32 && kron_transform_quant_wgmma_supported(args.n1, args.n2, has_left, has_right)
+                 ? KronQuantKernel::kWgmma
+                 : KronQuantKernel::kMmaSync;
   }
   FQ_CHECK(kron_transform_quant_supported(args.n1, args.n2, has_left, has_right, kernel),
            "launch_kron_transform_quant: factor sizes n1 = ", args.n1, ", n2 = ", args.n2, " are outside the ",

@@ -35,7 +35,7 @@ inline bool fused_sizes_in_range(int64_t n1, int64_t n2, bool has_left) {
   return has_left && n1 >= 2 && n1 <= kFusedMaxN1 && n2 >= 8 && n2 <= kFusedMaxN2 && n2 % 8 == 0;
 }
 
-// Which kernel runs. kAuto: wgmma on sm_90a devices where it handles the sizes, mma.sync otherwise.
+// Which kernel runs. kAuto: wgmma on sm_90a devices for n1 > 32 (docs/BENCHMARKS.md), mma.sync otherwise.
 enum class KronQuantKernel { kAuto, kMmaSync, kWgmma };
 
 // Whether `kernel` (kAuto: either) handles these factor sizes on the current device (sizes in range, the
@@ -43,7 +43,7 @@ enum class KronQuantKernel { kAuto, kMmaSync, kWgmma };
 bool kron_transform_quant_supported(int64_t n1, int64_t n2, bool has_left, bool has_right,
                                     KronQuantKernel kernel = KronQuantKernel::kAuto);
 
-// Runs `kernel` (kAuto: the wgmma one where supported); fq::Error when the chosen kernel cannot take the sizes.
+// Runs `kernel` (kAuto: as above); fq::Error when the chosen kernel cannot take the sizes.
 void launch_kron_transform_quant(const KronQuantArgs& args, KronQuantKernel kernel, cudaStream_t stream);
 
 // The individual kernels (kron_transform_quant.cu, kron_transform_quant_sm90.cu).
