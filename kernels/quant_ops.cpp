@@ -10,8 +10,15 @@
 #include "lib/core/error.h"
 
 #ifdef FLATQUANT_HAVE_CUDA
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+
+#include "lib/core/log.h"
 
 #include "kernels/cuda/kron_transform_quant.cuh"
 #include "kernels/cuda/token_quant_kernels.cuh"
@@ -80,6 +87,66 @@ PackedInt4Rows quantize_rows_int4(const at::Tensor& x, const TokenQuantConfig& c
   return quantize_rows_any(as_rows(x, "quantize_rows_int4"), cfg, "quantize_rows_int4");
 }
 
+namespace {
+
+#ifdef FLATQUANT_HAVE_CUDA
+// One fused transform + quantize launch of `kernel` on bf16 rows [rows, n1 * n2] (current device and stream).
+PackedInt4Rows run_fused(const at::Tensor& rows, const KronTransform& t, const TokenQuantConfig& cfg, int64_t n1,
+                         int64_t n2, gpu::KronQuantKernel kernel) {
+  PackedInt4Rows q = empty_rows(rows.size(0), rows.size(1), cfg.symmetric, rows.options());
+  gpu::KronQuantArgs args;
+  const at::Tensor left = t.left.contiguous();
+  const at::Tensor right = t.right.defined() ? t.right.contiguous() : at::Tensor();
+  const at::Tensor diag = t.diag.defined() ? t.diag.contiguous() : at::Tensor();
+  args.x = reinterpret_cast<const __nv_bfloat16*>(rows.data_ptr());
+  args.left = left.data_ptr<float>();
+  args.right = right.defined() ? right.data_ptr<float>() : nullptr;
+  args.diag = diag.defined() ? diag.data_ptr<float>() : nullptr;
+  args.rows = rows.size(0);
+  args.n1 = static_cast<int>(n1);
+  args.n2 = static_cast<int>(n2);
+  args.cfg = cfg;
+  args.packed = q.packed.data_ptr<uint8_t>();
+  args.scale = q.scale.data_ptr<float>();
+  args.zero = cfg.symmetric ? nullptr : q.zero.data_ptr<float>();
+  gpu::launch_kron_transform_quant(args, kernel, c10::cuda::getCurrentCUDAStream().stream());
+  return q;
+}
+
+// kAuto's wgmma choice is confirmed once per process and shape against the mma.sync kernel, on random rows
+// with outlier channels, enough that every token team of the wgmma kernel handles several tokens: ptxas
+// once gave one of its wgmma operands' registers away inside the token loop (docs/BENCHMARKS.md, "Why"),
+// an error only a team's later tokens show. The two kernels sum in another order, so a code may differ by
+// one step at a rounding boundary; more than 1e-3 differing codes keeps mma.sync for the shape, with a
+// warning.
+bool wgmma_agrees_with_mma_sync(const KronTransform& t, int64_t n1, int64_t n2, const at::TensorOptions& device) {
+  static std::mutex mutex;
+  static std::map<std::tuple<int, int64_t, int64_t, bool, bool>, bool> agreed;
+  const auto key = std::make_tuple(device.device().index(), n1, n2, t.right.defined(), t.diag.defined());
+  const std::lock_guard<std::mutex> lock(mutex);
+  auto it = agreed.find(key);
+  if (it != agreed.end()) return it->second;
+  const int64_t check_rows = 8 * at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
+  const at::Generator gen = at::detail::createCPUGenerator(20261207);
+  at::Tensor x = at::randn({check_rows, n1 * n2}, gen, at::TensorOptions().dtype(at::kFloat));
+  x.slice(1, 3, n1 * n2, 29).mul_(30.0f);  // outlier channels, as activations have
+  const at::Tensor rows = x.to(device.dtype(at::kBFloat16));
+  const PackedInt4Rows a = run_fused(rows, t, TokenQuantConfig{}, n1, n2, gpu::KronQuantKernel::kMmaSync);
+  const PackedInt4Rows b = run_fused(rows, t, TokenQuantConfig{}, n1, n2, gpu::KronQuantKernel::kWgmma);
+  const double differing =
+      unpack_int4(a.packed, true).ne(unpack_int4(b.packed, true)).to(at::kDouble).mean().item<double>();
+  const bool ok = differing <= 1e-3;
+  if (!ok) {
+    log::warn("kernels", "the wgmma transform + quantize kernel disagrees with mma.sync on this shape; using mma.sync",
+              {{"n1", static_cast<long long>(n1)}, {"n2", static_cast<long long>(n2)}, {"differing_codes", differing}});
+  }
+  agreed.emplace(key, ok);
+  return ok;
+}
+#endif
+
+}  // namespace
+
 PackedInt4Rows kron_transform_quantize(const at::Tensor& x, const KronTransform& t, const TokenQuantConfig& cfg,
                                        TransformPrecision precision, FusedKernel kernel) {
   const char* op = "kron_transform_quantize";
@@ -100,24 +167,14 @@ PackedInt4Rows kron_transform_quantize(const at::Tensor& x, const KronTransform&
            " (n1 = ", dims.n1, ", n2 = ", dims.n2, ")", kernel == FusedKernel::kWgmma ? " and an sm_90a device" : "");
   if (fused) {
     const c10::cuda::CUDAGuard guard(rows.device());
-    PackedInt4Rows q = empty_rows(rows.size(0), rows.size(1), cfg.symmetric, rows.options());
-    gpu::KronQuantArgs args;
-    const at::Tensor left = t.left.contiguous();
-    const at::Tensor right = t.right.defined() ? t.right.contiguous() : at::Tensor();
-    const at::Tensor diag = t.diag.defined() ? t.diag.contiguous() : at::Tensor();
-    args.x = reinterpret_cast<const __nv_bfloat16*>(rows.data_ptr());
-    args.left = left.data_ptr<float>();
-    args.right = right.defined() ? right.data_ptr<float>() : nullptr;
-    args.diag = diag.defined() ? diag.data_ptr<float>() : nullptr;
-    args.rows = rows.size(0);
-    args.n1 = static_cast<int>(dims.n1);
-    args.n2 = static_cast<int>(dims.n2);
-    args.cfg = cfg;
-    args.packed = q.packed.data_ptr<uint8_t>();
-    args.scale = q.scale.data_ptr<float>();
-    args.zero = cfg.symmetric ? nullptr : q.zero.data_ptr<float>();
-    gpu::launch_kron_transform_quant(args, gpu_kernel, c10::cuda::getCurrentCUDAStream().stream());
-    return q;
+    gpu::KronQuantKernel chosen = gpu_kernel;
+    if (chosen == gpu::KronQuantKernel::kAuto) {
+      chosen = gpu::kron_transform_quant_auto_choice(dims.n1, dims.n2, t.left.defined(), t.right.defined());
+      if (chosen == gpu::KronQuantKernel::kWgmma && !wgmma_agrees_with_mma_sync(t, dims.n1, dims.n2, rows.options())) {
+        chosen = gpu::KronQuantKernel::kMmaSync;
+      }
+    }
+    return run_fused(rows, t, cfg, dims.n1, dims.n2, chosen);
   }
 #else
   (void)dims;

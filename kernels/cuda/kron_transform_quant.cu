@@ -295,18 +295,19 @@ bool kron_transform_quant_supported(int64_t n1, int64_t n2, bool has_left, bool 
          kron_transform_quant_mma_sync_supported(n1, n2, has_left, has_right);
 }
 
+// wgmma where n1 > 32: for n1 <= 32 its 64-row warpgroup tiles are at least half padding, and on the H100 it
+// was slower there (DeepSeek V3 q_b_proj, 32 x 48: 70 vs 50 us at 8192 tokens).
+KronQuantKernel kron_transform_quant_auto_choice(int64_t n1, int64_t n2, bool has_left, bool has_right) {
+  return n1 > 32 && kron_transform_quant_wgmma_supported(n1, n2, has_left, has_right) ? KronQuantKernel::kWgmma
+                                                                                       : KronQuantKernel::kMmaSync;
+}
+
 void launch_kron_transform_quant(const KronQuantArgs& args, KronQuantKernel kernel, cudaStream_t stream) {
   FQ_CHECK(args.cfg.bits == 4, "launch_kron_transform_quant: the fused kernel quantizes to 4 bits, got ",
            args.cfg.bits);
   const bool has_left = args.left != nullptr;
   const bool has_right = args.right != nullptr;
-  // kAuto: wgmma where n1 > 32. For n1 <= 32 its 64-row warpgroup tiles are at least half padding, and on
-  // the H100 it was slower there (DeepSeek V3 q_b_proj, 32 x 48: 70 vs 50 us at 8192 tokens).
-  if (kernel == KronQuantKernel::kAuto) {
-    kernel = args.n1 > 32 && kron_transform_quant_wgmma_supported(args.n1, args.n2, has_left, has_right)
-                 ? KronQuantKernel::kWgmma
-                 : KronQuantKernel::kMmaSync;
-  }
+  if (kernel == KronQuantKernel::kAuto) kernel = kron_transform_quant_auto_choice(args.n1, args.n2, has_left, has_right);
   FQ_CHECK(kron_transform_quant_supported(args.n1, args.n2, has_left, has_right, kernel),
            "launch_kron_transform_quant: factor sizes n1 = ", args.n1, ", n2 = ", args.n2, " are outside the ",
            kernel == KronQuantKernel::kWgmma ? "wgmma" : "mma.sync", " kernel's range (2 <= n1 <= ", kFusedMaxN1,

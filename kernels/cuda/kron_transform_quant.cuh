@@ -43,6 +43,9 @@ enum class KronQuantKernel { kAuto, kMmaSync, kWgmma };
 bool kron_transform_quant_supported(int64_t n1, int64_t n2, bool has_left, bool has_right,
                                     KronQuantKernel kernel = KronQuantKernel::kAuto);
 
+// The kernel kAuto runs for these sizes (the caller has checked that a fused kernel supports them).
+KronQuantKernel kron_transform_quant_auto_choice(int64_t n1, int64_t n2, bool has_left, bool has_right);
+
 // Runs `kernel` (kAuto: as above); fq::Error when the chosen kernel cannot take the sizes.
 void launch_kron_transform_quant(const KronQuantArgs& args, KronQuantKernel kernel, cudaStream_t stream);
 
