@@ -266,23 +266,7 @@ bool kron_transform_quant_mma_sync_supported(int64_t n1, int64_t n2, bool has_le
 }
 
 void launch_kron_transform_quant_mma_sync(const KronQuantArgs& args, cudaStream_t stream) {
-  switch (padded_n2(args.n2)) {
-    case 16: return launch_for<16>(args, stream);
-    case 32: return launch_for<32>(args, stream);
-    case 48: return launch_for<48>(args, stream);
-    case 64: return launch_for<64>(args, stream);
-    case 80: return launch_for<80>(args, stream);
-    case 96: return launch_for<96>(args, stream);
-    case 112: return launch_for<112>(args, stream);
-    case 128: return launch_for<128>(args, stream);
-    case 144: return launch_for<144>(args, stream);
-    case 160: return launch_for<160>(args, stream);
-    case 176: return launch_for<176>(args, stream);
-    case 192: return launch_for<192>(args, stream);
-    case 208: return launch_for<208>(args, stream);
-    case 224: return launch_for<224>(args, stream);
-    default: FQ_ASSERT(false, "n2 = ", args.n2, " passed the support check");
-  }
+  with_padded_n2(padded_n2(args.n2), [&](auto n2p) { launch_for<decltype(n2p)::value>(args, stream); });
 }
 
 bool kron_transform_quant_supported(int64_t n1, int64_t n2, bool has_left, bool has_right, KronQuantKernel kernel) {

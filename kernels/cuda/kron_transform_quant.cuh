@@ -5,11 +5,13 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
 #include "kernels/token_quant.h"
+#include "lib/core/error.h"
 
 namespace fq::kernels::gpu {
 
@@ -34,6 +36,30 @@ constexpr int kFusedMaxN2 = 224;
 inline bool fused_sizes_in_range(int64_t n1, int64_t n2, bool has_left) {
   return has_left && n1 >= 2 && n1 <= kFusedMaxN1 && n2 >= 8 && n2 <= kFusedMaxN2 && n2 % 8 == 0;
 }
+
+// Calls fn(std::integral_constant<int, N2P>) for n2p, a multiple of 16 in [16, kFusedMaxN2]: both kernels are
+// instantiated per padded row length.
+template <typename Fn>
+void with_padded_n2(int n2p, Fn&& fn) {
+  switch (n2p) {
+    case 16: return fn(std::integral_constant<int, 16>{});
+    case 32: return fn(std::integral_constant<int, 32>{});
+    case 48: return fn(std::integral_constant<int, 48>{});
+    case 64: return fn(std::integral_constant<int, 64>{});
+    case 80: return fn(std::integral_constant<int, 80>{});
+    case 96: return fn(std::integral_constant<int, 96>{});
+    case 112: return fn(std::integral_constant<int, 112>{});
+    case 128: return fn(std::integral_constant<int, 128>{});
+    case 144: return fn(std::integral_constant<int, 144>{});
+    case 160: return fn(std::integral_constant<int, 160>{});
+    case 176: return fn(std::integral_constant<int, 176>{});
+    case 192: return fn(std::integral_constant<int, 192>{});
+    case 208: return fn(std::integral_constant<int, 208>{});
+    case 224: return fn(std::integral_constant<int, 224>{});
+    default: throw ::fq::Error(::fq::str("with_padded_n2: padded n2 = ", n2p, " passed the support check"));
+  }
+}
+static_assert(kFusedMaxN2 == 224, "with_padded_n2 lists every padded n2 up to kFusedMaxN2");
 
 // Which kernel runs. kAuto: wgmma on sm_90a devices for n1 > 32 (docs/BENCHMARKS.md), mma.sync otherwise.
 enum class KronQuantKernel { kAuto, kMmaSync, kWgmma };

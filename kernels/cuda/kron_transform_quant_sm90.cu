@@ -453,27 +453,6 @@ void launch_for(const KronQuantArgs& args, cudaStream_t stream) {
   FQ_CUDA_CHECK_LAUNCH();
 }
 
-template <int kN1P>
-void launch_n2(const KronQuantArgs& args, cudaStream_t stream) {
-  switch (padded_n2(args.n2)) {
-    case 16: return launch_for<kN1P, 16>(args, stream);
-    case 32: return launch_for<kN1P, 32>(args, stream);
-    case 48: return launch_for<kN1P, 48>(args, stream);
-    case 64: return launch_for<kN1P, 64>(args, stream);
-    case 80: return launch_for<kN1P, 80>(args, stream);
-    case 96: return launch_for<kN1P, 96>(args, stream);
-    case 112: return launch_for<kN1P, 112>(args, stream);
-    case 128: return launch_for<kN1P, 128>(args, stream);
-    case 144: return launch_for<kN1P, 144>(args, stream);
-    case 160: return launch_for<kN1P, 160>(args, stream);
-    case 176: return launch_for<kN1P, 176>(args, stream);
-    case 192: return launch_for<kN1P, 192>(args, stream);
-    case 208: return launch_for<kN1P, 208>(args, stream);
-    case 224: return launch_for<kN1P, 224>(args, stream);
-    default: FQ_ASSERT(false, "n2 = ", args.n2, " passed the support check");
-  }
-}
-
 }  // namespace
 
 bool kron_transform_quant_wgmma_supported(int64_t n1, int64_t n2, bool has_left, bool has_right) {
@@ -483,11 +462,13 @@ bool kron_transform_quant_wgmma_supported(int64_t n1, int64_t n2, bool has_left,
 }
 
 void launch_kron_transform_quant_wgmma(const KronQuantArgs& args, cudaStream_t stream) {
-  if (padded_n1(args.n1) == 64) {
-    launch_n2<64>(args, stream);
-  } else {
-    launch_n2<128>(args, stream);
-  }
+  with_padded_n2(padded_n2(args.n2), [&](auto n2p) {
+    if (padded_n1(args.n1) == 64) {
+      launch_for<64, decltype(n2p)::value>(args, stream);
+    } else {
+      launch_for<128, decltype(n2p)::value>(args, stream);
+    }
+  });
 }
 
 }  // namespace fq::kernels::gpu

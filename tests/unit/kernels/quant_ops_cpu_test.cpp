@@ -1,6 +1,8 @@
 // The device-dispatching quantization entry points on CPU tensors.
 #include "kernels/quant_ops.h"
 
+#include <string>
+
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -41,6 +43,23 @@ TEST(QuantOpsCpu, TransformQuantizeIsTransformThenQuantize) {
     EXPECT_TRUE(at::equal(q.packed, ref.packed));
     EXPECT_TRUE(at::equal(q.scale, ref.scale));
   }
+}
+
+TEST(QuantOpsCpu, ANamedFusedKernelThatCannotRunIsAnError) {
+  KronTransform t;
+  t.left = fq::test::random_factor(16, 44);
+  t.right = fq::test::random_factor(32, 45);
+  const at::Tensor x = fq::test::activations_with_outliers(3, 512, 46).to(at::kBFloat16);
+  for (FusedKernel kernel : {FusedKernel::kMmaSync, FusedKernel::kWgmma}) {
+    try {
+      kron_transform_quantize(x, t, TokenQuantConfig{}, TransformPrecision::kBf16, kernel);
+      ADD_FAILURE() << "a fused CUDA kernel ran on a CPU tensor";
+    } catch (const fq::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("kron_transform_quantize"), std::string::npos) << e.what();
+    }
+  }
+  // kAuto takes the reference path instead.
+  EXPECT_NO_THROW(kron_transform_quantize(x, t, TokenQuantConfig{}, TransformPrecision::kBf16, FusedKernel::kAuto));
 }
 
 TEST(QuantOpsCpu, KvCacheRoundTripStaysWithinHalfAStep) {
