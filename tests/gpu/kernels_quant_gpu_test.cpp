@@ -167,6 +167,22 @@ TEST(KronTransformQuantGpu, FusedKernelsMatchBf16ReferenceOnEveryModelSize) {
   }
 }
 
+// kAuto runs wgmma for n1 > 32 on sm_90a (after confirming it once against mma.sync), mma.sync otherwise:
+// its output is that kernel's, bit for bit.
+TEST(KronTransformQuantGpu, AutoRunsTheDocumentedKernel) {
+  FQ_REQUIRE_CUDA();
+  for (const KronCase& c : {KronCase{64, 128, true, false}, KronCase{32, 48, true, false}, KronCase{128, 224, true, false}}) {
+    const KronTransform tg = to_cuda(make_transform(c, 5000 + c.n1));
+    const at::Tensor x = fq::test::activations_with_outliers(700, c.n1 * c.n2, 5001).to(at::kBFloat16).to(at::kCUDA);
+    const FusedKernel expected = gpu::wgmma_available() && c.n1 > 32 ? FusedKernel::kWgmma : FusedKernel::kMmaSync;
+    const PackedInt4Rows automatic = kron_transform_quantize(x, tg, TokenQuantConfig{}, TransformPrecision::kBf16);
+    const PackedInt4Rows chosen = kron_transform_quantize(x, tg, TokenQuantConfig{}, TransformPrecision::kBf16, expected);
+    const std::string what = std::to_string(c.n1) + "x" + std::to_string(c.n2) + " auto vs " + name(expected);
+    EXPECT_TRUE(at::equal(automatic.packed, chosen.packed)) << what;
+    EXPECT_TRUE(at::equal(automatic.scale, chosen.scale)) << what;
+  }
+}
+
 TEST(KronTransformQuantGpu, Float32PathMatchesFloat32Reference) {
   FQ_REQUIRE_CUDA();
   uint64_t seed = 3000;
