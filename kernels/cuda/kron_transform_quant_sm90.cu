@@ -16,13 +16,8 @@
 // through shared memory), quantization in registers, each warp's packed rows staged in shared memory and
 // written with coalesced 4-byte stores (a warp's 16 rows are one contiguous range of the packed output).
 //
-// Shared-memory operand layout: X and R are read as "MN-major" B operands (their columns are contiguous in
-// memory, as the rows arrive). A [rows, cols] bf16 matrix is stored as column blocks of `swizzle` bytes
-// (swizzle / 2 columns), each block holding all rows as lines of `swizzle` bytes, with the 16-byte chunks of
-// a line XOR-ed by bits 7.. of the address (Swizzle<log2(swizzle / 16), 4, 3>). In the descriptor the
-// leading byte offset is the distance between column blocks, the stride byte offset the distance between
-// groups of 8 rows (CUTLASS's canonical MN-major GMMA layouts). The swizzle width is the largest of 128, 64
-// and 32 bytes that divides a padded row, so that no padding columns are stored.
+// Shared-memory operand layout: X and R are MN-major B operands (kernels/mn_major_layout.h), their rows
+// stored as they arrive, in the widest swizzle that divides a row.
 
 #include <algorithm>
 
@@ -31,6 +26,7 @@
 #include "kernels/cuda/sm80_primitives.cuh"
 #include "kernels/cuda/sm90_primitives.cuh"
 #include "kernels/cuda/warp_reduce.cuh"
+#include "kernels/mn_major_layout.h"
 
 namespace fq::kernels::gpu {
 namespace {
@@ -41,19 +37,6 @@ namespace {
 constexpr int warpgroups_for(int n1p, int n2p) { return n1p == 64 && n2p <= 128 ? 3 : 2; }
 constexpr int kMaxStages = 4;
 constexpr int kAlign = 1024;  // swizzle patterns repeat every 1024 bytes at most
-
-FQ_HOST_DEVICE int swizzle_bytes(int n2p) {
-  const int line = 2 * n2p;
-  return line % 128 == 0 ? 128 : (line % 64 == 0 ? 64 : 32);
-}
-
-// A [rows_p, cols_p] bf16 matrix in the MN-major layout above: column blocks of all rows_p lines each.
-struct MnMajor {
-  int swizzle;  // bytes per line: 32, 64 or 128
-  int rows_p;   // rows (the K dimension of the product), a multiple of 16
-  FQ_HOST_DEVICE int block_bytes() const { return rows_p * swizzle; }
-  FQ_HOST_DEVICE int bytes(int cols_p) const { return 2 * cols_p / swizzle * block_bytes(); }
-};
 
 // Shared-memory plan of one CTA, computed identically on host and device (offsets from the 1024-aligned base).
 struct Plan {
@@ -67,7 +50,7 @@ struct Plan {
 
 FQ_HOST_DEVICE Plan make_plan(int n1p, int n2, int n2p, bool has_right, int stages) {
   Plan p;
-  const int sw = swizzle_bytes(n2p);
+  const int sw = mn_major_swizzle_bytes(n2p);
   p.r_layout = MnMajor{sw, n2p};
   p.x_layout = MnMajor{sw, n1p};
   p.stages = stages;
@@ -83,22 +66,6 @@ FQ_HOST_DEVICE Plan make_plan(int n1p, int n2, int n2p, bool has_right, int stag
 }
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-
-// Byte offset of the 16-byte chunk holding elements (r, c .. c + 7) of an MN-major matrix, c % 8 == 0.
-__device__ __forceinline__ int mn_major_offset(const MnMajor& l, int r, int c) {
-  const int block_cols = l.swizzle / 2;
-  const int logical = (c / block_cols) * l.block_bytes() + r * l.swizzle + (c % block_cols) * 2;
-  return logical ^ (((logical >> 7) & (l.swizzle / 16 - 1)) << 4);
-}
-
-// Descriptor of an MN-major bf16 operand at shared address `addr`: leading byte offset = the column-block
-// distance, stride byte offset = the distance between groups of 8 rows (8 lines), layout type 1/2/3 =
-// 128/64/32-byte swizzle.
-__device__ __forceinline__ uint64_t mn_major_desc(uint32_t addr, const MnMajor& l) {
-  const uint64_t type = l.swizzle == 128 ? 1 : (l.swizzle == 64 ? 2 : 3);
-  return ((addr & 0x3FFFF) >> 4) | (static_cast<uint64_t>(l.block_bytes() >> 4) << 16) |
-         (static_cast<uint64_t>((8 * l.swizzle) >> 4) << 32) | (type << 62);
-}
 
 #define FQ_F4(d, i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3])
 #define FQ_F8(d, i) FQ_F4(d, i), FQ_F4(d, i + 4)
@@ -213,7 +180,7 @@ __global__ void __launch_bounds__(128 * warpgroups_for(kN1P, N2P), 1)
         const bool in0 = k < n2 && j + 2 * e < n2;  // n2 % 8 == 0: pairs are whole
         w[e] = pack_bf16x2(in0 ? args.right[k * n2 + j + 2 * e] : 0.0f, in0 ? args.right[k * n2 + j + 2 * e + 1] : 0.0f);
       }
-      *reinterpret_cast<uint4*>(s_r + mn_major_offset(plan.r_layout, k, j)) = make_uint4(w[0], w[1], w[2], w[3]);
+      *reinterpret_cast<uint4*>(s_r + plan.r_layout.chunk_offset(k, j)) = make_uint4(w[0], w[1], w[2], w[3]);
     }
   }
   // X stages are zeroed once: padding rows and columns are never written again.
@@ -247,7 +214,7 @@ __global__ void __launch_bounds__(128 * warpgroups_for(kN1P, N2P), 1)
   auto for_each_chunk = [&](auto&& fn) {
     int r = team_tid / row_chunks, cq = team_tid % row_chunks;
     for (int q = team_tid; q < n / 8; q += kTeamThreads) {
-      fn(q, mn_major_offset(plan.x_layout, r, 8 * cq));
+      fn(q, plan.x_layout.chunk_offset(r, 8 * cq));
       r += walk_rows;
       cq += walk_cols;
       if (cq >= row_chunks) cq -= row_chunks, ++r;
@@ -304,7 +271,7 @@ __global__ void __launch_bounds__(128 * warpgroups_for(kN1P, N2P), 1)
     const uint32_t opaque_zero = static_cast<uint32_t>(i >> 48);
 #pragma unroll
     for (int j = 0; j < kAcc; ++j) acc[j] = 0.0f;
-    const uint64_t x_desc = mn_major_desc(smem_addr(xs), plan.x_layout);
+    const uint64_t x_desc = plan.x_layout.descriptor(smem_addr(xs));
 #pragma unroll
     for (int s0 = 0; s0 < kKSteps1; s0 += kGroupSteps) {
       uint32_t lt_copy[kGroupSteps][4];
@@ -346,7 +313,7 @@ __global__ void __launch_bounds__(128 * warpgroups_for(kN1P, N2P), 1)
         for (int e = 0; e < 4; ++e) fence_operand(z[kt][e]);
       }
       wgmma_fence();
-      const uint64_t r_desc = mn_major_desc(smem_addr(s_r), plan.r_layout);
+      const uint64_t r_desc = plan.r_layout.descriptor(smem_addr(s_r));
 #pragma unroll
       for (int kt = 0; kt < kKSteps2; ++kt) {
         wgmma_row<N2P>(acc, z[kt], r_desc + static_cast<uint64_t>((16 * kt * plan.r_layout.swizzle) >> 4),
