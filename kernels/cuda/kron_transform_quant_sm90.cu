@@ -8,11 +8,11 @@
 //
 // Work split: one token's X [n1, n2] (bf16) is handled by a team of n1p / 64 warpgroups (n1p = n1 rounded up
 // to 64 or 128), warpgroup h owning rows [64h, 64h + 64) of the results:
-//   Z_h = (L^T)_h X      A = L^T rows from registers (loaded once), B = X from shared memory
+//   Z_h = (L^T)_h X      A = L^T rows from registers (loaded once, copied per token), B = X from shared memory
 //   Y_h = Z_h R          A = Z_h straight from the accumulators (bf16), B = R from shared memory
-// A CTA has two warpgroups, i.e. two teams of one (n1 <= 64) or one team of two; each team walks its own
-// tokens through a ring of X stages filled by cp.async `stages - 1` tokens ahead, so only named barriers
-// of the team are needed. After the products: the token's max/min (warp shuffles, then the team's warps
+// A CTA (one per SM) has three warpgroups (three teams of one: n1 <= 64, n2 <= 128) or two (two teams of one,
+// or one team of two); each team walks its own tokens through a ring of X stages filled by cp.async
+// `stages - 1` tokens ahead, so only named barriers of the team are needed. After the products: the token's max/min (warp shuffles, then the team's warps
 // through shared memory), quantization in registers, each warp's packed rows staged in shared memory and
 // written with coalesced 4-byte stores (a warp's 16 rows are one contiguous range of the packed output).
 //
