@@ -151,12 +151,15 @@ if has kernels; then
   # shellcheck disable=SC2086
   step bench_w4a4 300 ./build/bench/bench_w4a4 ${BENCH_ARGS:-}
   tail -45 "$out/bench_w4a4.log"
-  if [[ -n "${NCU:-}" ]]; then  # hardware counters of one launch of the fused kernel and of each wgmma GEMM
+  if [[ -n "${NCU:-}" ]]; then  # hardware counters of one launch of each fused t+q kernel and of the wgmma GEMM
     ncu_bin=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
     sections=(--section SpeedOfLight --section LaunchStats --section Occupancy --section WarpStateStats
               --section SchedulerStats --section MemoryWorkloadAnalysis)
     bench_one=(./build/bench/bench_w4a4 --models llama70b --linears qkv_proj --tokens 8192 --target-ms 1)
-    step ncu 240 bash -c "$ncu_bin -k regex:kron_transform_quant_kernel -s 3 -c 1 ${sections[*]} ${bench_one[*]} &&
+    # both fused t+q kernels (the wgmma one with its stall reasons per source line) and the wgmma GEMM
+    step ncu 300 bash -c "$ncu_bin -k regex:kron_transform_quant_kernel -s 3 -c 1 ${sections[*]} ${bench_one[*]} &&
+      $ncu_bin -k regex:kron_transform_quant_wgmma_kernel -s 3 -c 1 ${sections[*]} --section SourceCounters \
+        ${bench_one[*]} &&
       $ncu_bin -k regex:w4a4_gemm_wgmma_kernel -c 2 ${sections[*]} ${bench_one[*]}"
   fi
 fi
