@@ -32,10 +32,16 @@ TEST(QuantOpsCpu, QuantizeRowsPacksTheReferenceCodes) {
   }
 }
 
-TEST(QuantOpsCpu, TransformQuantizeIsTransformThenQuantize) {
+// A random 16 x 32 Kronecker transform (rows of 512).
+KronTransform transform_16x32(uint64_t seed) {
   KronTransform t;
-  t.left = fq::test::random_factor(16, 41);
-  t.right = fq::test::random_factor(32, 42);
+  t.left = fq::test::random_factor(16, seed);
+  t.right = fq::test::random_factor(32, seed + 1);
+  return t;
+}
+
+TEST(QuantOpsCpu, TransformQuantizeIsTransformThenQuantize) {
+  const KronTransform t = transform_16x32(41);
   const at::Tensor x = fq::test::activations_with_outliers(7, 512, 43).to(at::kBFloat16);
   for (TransformPrecision p : {TransformPrecision::kFloat32, TransformPrecision::kBf16}) {
     const PackedInt4Rows q = kron_transform_quantize(x, t, TokenQuantConfig{}, p);
@@ -46,9 +52,7 @@ TEST(QuantOpsCpu, TransformQuantizeIsTransformThenQuantize) {
 }
 
 TEST(QuantOpsCpu, ANamedFusedKernelThatCannotRunIsAnError) {
-  KronTransform t;
-  t.left = fq::test::random_factor(16, 44);
-  t.right = fq::test::random_factor(32, 45);
+  const KronTransform t = transform_16x32(44);
   const at::Tensor x = fq::test::activations_with_outliers(3, 512, 46).to(at::kBFloat16);
   for (FusedKernel kernel : {FusedKernel::kMmaSync, FusedKernel::kWgmma}) {
     try {
