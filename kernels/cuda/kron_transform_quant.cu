@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "kernels/cuda/cuda_check.cuh"
+#include "kernels/cuda/int4_coder.cuh"
 #include "kernels/cuda/sm80_primitives.cuh"
 #include "kernels/cuda/warp_reduce.cuh"
 
@@ -204,19 +205,19 @@ __global__ void __launch_bounds__(kThreads, (N2P <= 128) ? 2 : 1)
       }
       const TokenQuantParams qp = token_quant_params(token_max, token_min, args.cfg);
       uint8_t* out = s_out + t_local * plan.out_bytes;
+      with_int4_coder(qp, [&](const auto& code) {
 #pragma unroll
-      for (int j = 0; j < kNTiles; ++j) {
-        const int col = j * 8 + frag_col;
+        for (int j = 0; j < kNTiles; ++j) {
+          const int col = j * 8 + frag_col;
 #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const int row = strip * 16 + frag_row + 8 * h;
-          if (row < n1 && col < n2) {
-            const uint32_t q0 = static_cast<uint32_t>(quantize_value(acc[j][2 * h], qp)) & 0xFu;
-            const uint32_t q1 = static_cast<uint32_t>(quantize_value(acc[j][2 * h + 1], qp)) & 0xFu;
-            out[(row * n2 + col) / 2] = static_cast<uint8_t>(q0 | (q1 << 4));
+          for (int h = 0; h < 2; ++h) {
+            const int row = strip * 16 + frag_row + 8 * h;
+            if (row < n1 && col < n2) {
+              out[(row * n2 + col) / 2] = static_cast<uint8_t>(int4_pair(code(acc[j][2 * h]), code(acc[j][2 * h + 1])));
+            }
           }
         }
-      }
+      });
       if (strip == 0 && lane == 0) {
         args.scale[first + t_local] = qp.scale;
         if (args.zero != nullptr) args.zero[first + t_local] = qp.zero;

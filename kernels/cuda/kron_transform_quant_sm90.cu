@@ -22,6 +22,7 @@
 #include <algorithm>
 
 #include "kernels/cuda/cuda_check.cuh"
+#include "kernels/cuda/int4_coder.cuh"
 #include "kernels/cuda/kron_transform_quant.cuh"
 #include "kernels/cuda/sm80_primitives.cuh"
 #include "kernels/cuda/sm90_primitives.cuh"
@@ -44,7 +45,8 @@ struct Plan {
   int stages;        // X stages per team
   int teams;         // token teams per CTA
   int x_bytes;       // one X stage
-  int stage_stride;  // bytes per row of a warp's packed staging (n2 / 2 + 4: rows in distinct banks)
+  int stage_stride;  // bytes per row of a warp's packed staging (n2p / 2 + 4: an odd number of words, so
+                    // that a warp's 8 fragment rows fall in distinct banks)
   int off_x, off_out, off_red, total_bytes;  // total includes the alignment slack
 };
 
@@ -57,7 +59,7 @@ FQ_HOST_DEVICE Plan make_plan(int n1p, int n2, int n2p, bool has_right, int stag
   const int wgs = warpgroups_for(n1p, n2p);
   p.teams = wgs / (n1p / 64);
   p.x_bytes = p.x_layout.bytes(n2p);
-  p.stage_stride = n2 / 2 + 4;
+  p.stage_stride = n2p / 2 + 4;
   p.off_x = has_right ? p.r_layout.bytes(n2p) : 0;
   p.off_out = p.off_x + p.teams * stages * p.x_bytes;
   p.off_red = p.off_out + 4 * wgs * 16 * p.stage_stride;
@@ -119,17 +121,6 @@ __device__ __forceinline__ void wgmma_row(float* acc, const uint32_t (&a)[4], ui
     wgmma_bf16_rs<kN>(acc + kCol0 / 2, a, desc);
     wgmma_row<kCols, kCol0 + kN>(acc, a, block0, l);
   }
-}
-
-// v / scale rounded to nearest, as the true division of token_quant.h, from the reciprocal: q = v * y with
-// y = RN(1 / scale), then Markstein's correction with the exact residual v - q * scale gives the correctly
-// rounded quotient (scale is a normal float: at least the largest |value| / 8, or 1 for a zero row).
-__device__ __forceinline__ int quantize_with_reciprocal(float v, float scale, float inv_scale,
-                                                        const TokenQuantParams& p) {
-  const float q0 = __fmul_rn(v, inv_scale);
-  const float r = __fmaf_rn(-q0, scale, v);
-  const float q = __fmaf_rn(r, inv_scale, q0);
-  return static_cast<int>(fminf(fmaxf(rintf(q) + p.zero, p.qmin), p.qmax));
 }
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
@@ -345,28 +336,26 @@ __global__ void __launch_bounds__(128 * warpgroups_for(kN1P, N2P), 1)
       token_min = fminf(token_min, s_red[2 * (first_warp + w) + 1]);
     }
     const TokenQuantParams qp = token_quant_params(token_max, token_min, args.cfg);
-    const float inv_scale = __frcp_rn(qp.scale);
     if (team_tid == 0) {
       args.scale[token] = qp.scale;
       if (args.zero != nullptr) args.zero[token] = qp.zero;
     }
 
-    // Quantize into this warp's staging rows (byte (row, col / 2) holds columns col and col + 1), then copy
-    // the warp's valid rows, one contiguous range of the packed output, with 4-byte stores.
+    // Quantize into this warp's staging rows (byte (row, col / 2) holds columns col and col + 1), padding
+    // rows and columns included (they are never copied out), then copy the warp's valid rows, one contiguous
+    // range of the packed output, with 4-byte stores.
     const int valid_rows = min(16, n1 - warp_row0);
     if (valid_rows > 0) {
+      with_int4_coder(qp, [&](const auto& code) {
 #pragma unroll
-      for (int j = 0; j < kAcc / 4; ++j) {
-        const int col = 8 * j + 2 * c;
+        for (int j = 0; j < kAcc / 4; ++j) {
 #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          if (g + 8 * h < valid_rows && col < n2) {
-            const uint32_t q0 = static_cast<uint32_t>(quantize_with_reciprocal(acc[4 * j + 2 * h], qp.scale, inv_scale, qp)) & 0xFu;
-            const uint32_t q1 = static_cast<uint32_t>(quantize_with_reciprocal(acc[4 * j + 2 * h + 1], qp.scale, inv_scale, qp)) & 0xFu;
-            s_out[(g + 8 * h) * plan.stage_stride + col / 2] = static_cast<uint8_t>(q0 | (q1 << 4));
+          for (int h = 0; h < 2; ++h) {
+            s_out[(g + 8 * h) * plan.stage_stride + 4 * j + c] =
+                static_cast<uint8_t>(int4_pair(code(acc[4 * j + 2 * h]), code(acc[4 * j + 2 * h + 1])));
           }
         }
-      }
+      });
       __syncwarp();
       const int row_words = n2 / 8;  // 4-byte words of a packed row (n2 <= 224: at most 28)
       uint32_t* dst = reinterpret_cast<uint32_t*>(args.packed + token * (n / 2) + warp_row0 * (n2 / 2));

@@ -3,6 +3,7 @@
 #include <cuda_bf16.h>
 
 #include "kernels/cuda/cuda_check.cuh"
+#include "kernels/cuda/int4_coder.cuh"
 #include "kernels/cuda/vector_io.cuh"
 #include "kernels/cuda/warp_reduce.cuh"
 
@@ -32,14 +33,16 @@ __global__ void __launch_bounds__(kThreads) quantize_rows_int4_kernel(const T* _
       for (int i = 0; i < 8; ++i) row_max = fmaxf(row_max, v[i]), row_min = fminf(row_min, v[i]);
     }
     const TokenQuantParams p = token_quant_params(warp_max(row_max), warp_min(row_min), cfg);
-    for (int64_t c = lane; c < chunks; c += 32) {
-      float v[8];
-      load8(row + 8 * c, v);
-      uint32_t word = 0;
+    with_int4_coder(p, [&](const auto& code) {
+      for (int64_t c = lane; c < chunks; c += 32) {
+        float v[8];
+        load8(row + 8 * c, v);
+        uint32_t word = 0;
 #pragma unroll
-      for (int i = 0; i < 8; ++i) word |= (static_cast<uint32_t>(quantize_value(v[i], p)) & 0xFu) << (4 * i);
-      packed[r * chunks + c] = word;
-    }
+        for (int i = 0; i < 8; ++i) word |= (code(v[i]) & 0xFu) << (4 * i);
+        packed[r * chunks + c] = word;
+      }
+    });
     if (lane == 0) {
       scale[r] = p.scale;
       if (zero) zero[r] = p.zero;
