@@ -22,11 +22,11 @@
 #include <algorithm>
 
 #include "kernels/cuda/cuda_check.cuh"
-#include "kernels/cuda/int4_coder.cuh"
 #include "kernels/cuda/kron_transform_quant.cuh"
 #include "kernels/cuda/sm80_primitives.cuh"
 #include "kernels/cuda/sm90_primitives.cuh"
 #include "kernels/cuda/warp_reduce.cuh"
+#include "kernels/int4_coder.h"
 #include "kernels/mn_major_layout.h"
 
 namespace fq::kernels::gpu {

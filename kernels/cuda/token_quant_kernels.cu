@@ -3,9 +3,9 @@
 #include <cuda_bf16.h>
 
 #include "kernels/cuda/cuda_check.cuh"
-#include "kernels/cuda/int4_coder.cuh"
 #include "kernels/cuda/vector_io.cuh"
 #include "kernels/cuda/warp_reduce.cuh"
+#include "kernels/int4_coder.h"
 
 namespace fq::kernels::gpu {
 namespace {
