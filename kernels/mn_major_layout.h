@@ -31,10 +31,16 @@ struct MnMajor {
   FQ_HOST_DEVICE int bytes(int cols_p) const { return 2 * cols_p / swizzle * block_bytes(); }
 
   // Byte offset of the 16-byte chunk holding elements (r, c .. c + 7), c % 8 == 0.
-  FQ_HOST_DEVICE int chunk_offset(int r, int c) const {
-    const int block_cols = swizzle / 2;
-    const int logical = (c / block_cols) * block_bytes() + r * swizzle + (c % block_cols) * 2;
-    return logical ^ (((logical >> 7) & (swizzle / 16 - 1)) << 4);
+  // Byte offset of the 16-byte chunk holding elements (r, c .. c + 7), c % 8 == 0, as the sum of a part of
+  // the column and a part of the row, so that a loop walking one column's rows computes the first once:
+  // the XOR (bits 7.. of the offset into bits 4..) only sees bits of r * swizzle, since a column block is a
+  // multiple of 512 bytes and a line's byte is below `swizzle`.
+  FQ_HOST_DEVICE int chunk_offset(int r, int c) const { return column_offset(c) + row_offset(r, line_byte(c)); }
+  FQ_HOST_DEVICE int column_offset(int c) const { return c / (swizzle / 2) * block_bytes(); }
+  FQ_HOST_DEVICE int line_byte(int c) const { return c % (swizzle / 2) * 2; }
+  FQ_HOST_DEVICE int row_offset(int r, int line_byte) const {
+    const int line = r * swizzle;
+    return line + (line_byte ^ (((line >> 7) & (swizzle / 16 - 1)) << 4));
   }
 
   // wgmma shared-memory descriptor of the matrix at shared address `addr` (1024-byte aligned, or a k-step's

@@ -198,29 +198,34 @@ __global__ void __launch_bounds__(128 * warpgroups_for(kN1P, N2P), 1)
   const int64_t team_first = static_cast<int64_t>(blockIdx.x) * kTeams + team;
   const int64_t team_stride = static_cast<int64_t>(gridDim.x) * kTeams;
   uint8_t* team_x = s_x + team * stages * plan.x_bytes;
-  // This thread's 16-byte chunks of a token: q = team_tid, team_tid + kTeamThreads, ..., at row q / (n2 / 8)
-  // and column 8 (q % (n2 / 8)), walked without divisions; fn(q, offset in the X stage).
+  // This thread's 16-byte chunks of a token: one column chunk (8 elements) of every `row_step`-th row, so
+  // that the column's part of the swizzled offset is computed once (the n2 / 8 chunks of a row go to
+  // consecutive threads; the kTeamThreads % (n2 / 8) threads left over idle); fn(e, offset in the X stage)
+  // for the chunk of elements e .. e + 7 of the token.
   const int row_chunks = n2 / 8;
-  const int walk_rows = kTeamThreads / row_chunks, walk_cols = kTeamThreads % row_chunks;
+  const int row_step = kTeamThreads / row_chunks;
+  const int col_chunk = team_tid % row_chunks;
+  const int first_row = team_tid < row_step * row_chunks ? team_tid / row_chunks : n1;
+  const int col_offset = plan.x_layout.column_offset(8 * col_chunk);
+  const int line_byte = plan.x_layout.line_byte(8 * col_chunk);
   auto for_each_chunk = [&](auto&& fn) {
-    int r = team_tid / row_chunks, cq = team_tid % row_chunks;
-    for (int q = team_tid; q < n / 8; q += kTeamThreads) {
-      fn(q, plan.x_layout.chunk_offset(r, 8 * cq));
-      r += walk_rows;
-      cq += walk_cols;
-      if (cq >= row_chunks) cq -= row_chunks, ++r;
+    int element = first_row * n2 + 8 * col_chunk;
+    for (int r = first_row; r < n1; r += row_step, element += row_step * n2) {
+      fn(element, col_offset + plan.x_layout.row_offset(r, line_byte));
     }
   };
-  // Token i of this team (its i-th) into stage i % stages; always one commit group, so that the wait
-  // counts hold at the tail.
+  // Token i of this team (its i-th) into the next stage of the ring (stage i % stages, counted without a
+  // division); always one commit group, so that the wait counts hold at the tail.
+  int fetch_stage = 0;
   auto fetch = [&](int64_t i) {
     const int64_t token = team_first + i * team_stride;
     if (token < args.rows) {
-      uint8_t* stage = team_x + static_cast<int>(i % stages) * plan.x_bytes;
+      uint8_t* stage = team_x + fetch_stage * plan.x_bytes;
       const __nv_bfloat16* src = args.x + token * n;
-      for_each_chunk([&](int q, int offset) { cp_async_16(stage + offset, src + 8 * q, true); });
+      for_each_chunk([&](int e, int offset) { cp_async_16(stage + offset, src + e, true); });
     }
     cp_async_commit();
+    fetch_stage = fetch_stage + 1 == stages ? 0 : fetch_stage + 1;
   };
   auto wait_for_oldest = [&] {  // all but the newest stages - 1 groups have landed
     if (stages == 2) cp_async_wait<1>();
@@ -230,21 +235,22 @@ __global__ void __launch_bounds__(128 * warpgroups_for(kN1P, N2P), 1)
 
   for (int i = 0; i < stages - 1; ++i) fetch(i);
   float acc[kAcc];
-  for (int64_t i = 0;; ++i) {
+  int read_stage = 0;  // token i's stage, i % stages
+  for (int64_t i = 0;; ++i, read_stage = read_stage + 1 == stages ? 0 : read_stage + 1) {
     const int64_t token = team_first + i * team_stride;
     if (token >= args.rows) break;
     fetch(i + stages - 1);  // into the stage token i - 1 used: its products completed before the last barrier
     wait_for_oldest();
-    uint8_t* xs = team_x + static_cast<int>(i % stages) * plan.x_bytes;
+    uint8_t* xs = team_x + read_stage * plan.x_bytes;
     if (args.diag != nullptr) {  // x * d on this thread's own chunks, rounded to bf16 like the operand it becomes
-      for_each_chunk([&](int q, int offset) {
+      for_each_chunk([&](int e, int offset) {
         uint4* chunk = reinterpret_cast<uint4*>(xs + offset);
         uint4 v = *chunk;
         __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&v);
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const float2 f = __bfloat1622float2(h[e]);
-          h[e] = __floats2bfloat162_rn(f.x * args.diag[8 * q + 2 * e], f.y * args.diag[8 * q + 2 * e + 1]);
+        for (int j = 0; j < 4; ++j) {
+          const float2 f = __bfloat1622float2(h[j]);
+          h[j] = __floats2bfloat162_rn(f.x * args.diag[e + 2 * j], f.y * args.diag[e + 2 * j + 1]);
         }
         *chunk = v;
       });
