@@ -37,6 +37,7 @@ int run(const po::variables_map& vm) {
   request.dtype = vm["dtype"].as<std::string>();
   request.micro_batch = vm["batch"].as<int64_t>();
   request.backend = vm["backend"].as<std::string>();
+  request.residency = pipelines::parse_layer_residency(vm["layers"].as<std::string>(), "--layers");
   request.report_path = vm["report"].as<std::string>();
 
   const std::string task = vm["task"].as<std::string>();
@@ -95,6 +96,10 @@ int cmd_eval(const std::vector<std::string>& args) {
       ("backend", po::value<std::string>()->default_value("auto"),
        "quantized linears: fake (float GEMMs on fake-quantized weights) | int4 (packed int4 weights, W4A4 kernels) | "
        "auto (int4 on CUDA, fake on CPU)")
+      ("layers", po::value<std::string>()->default_value("auto"),
+       "one rank: resident (build every layer once, keep it for every pass through the model: MMLU/C-Eval make one "
+       "per subject) | stream (load each layer again for every pass; one layer's weights in memory) | auto (resident "
+       "when the estimated weights fit in 80% of the device's available memory). Several ranks: always resident")
       ("w-bits", po::value<int64_t>()->default_value(4), "rtn: weight bits")
       ("a-bits", po::value<int64_t>()->default_value(4), "rtn: activation bits")
       ("w-asym", po::value<bool>()->default_value(false), "rtn: asymmetric weights")

@@ -16,6 +16,7 @@
 #include "lib/core/log.h"
 #include "lib/core/stop_flag.h"
 #include "lib/core/stopwatch.h"
+#include "kernels/device_memory.h"
 #include "lib/model/resident_layers.h"
 #include "pipelines/run/layer_cost.h"
 
@@ -80,7 +81,6 @@ std::vector<double> eval_layer_costs(const io::ModelConfig& config) {
 
 // What a rank of a pipelined evaluation keeps for the whole run.
 struct EvalForward::Stage {
-  cluster::ShardPlan plan;
   std::unique_ptr<model::ResidentLayers> layers;
   std::optional<model::TokenEmbedding> embedding;  // the first stage
   std::optional<model::OutputHead> head;           // the last stage
@@ -91,39 +91,57 @@ struct EvalForward::Stage {
 };
 
 EvalForward::EvalForward(const io::Checkpoint& checkpoint, EvalModel& model, const model::ModelOptions& options,
-                         const cluster::MpiWorld* world, cluster::NcclComm* nccl)
+                         LayerResidency residency, const cluster::MpiWorld* world, cluster::NcclComm* nccl)
     : checkpoint_(checkpoint), model_(model), options_(options), world_(world), nccl_(nccl) {
-  if (ranks() == 1) return;
   const int64_t layers = checkpoint.config().num_hidden_layers;
+  if (ranks() == 1) {
+    const int64_t weights = resident_weight_bytes(checkpoint.config(), model.packs_int4(), options.dtype);
+    const int64_t available = kernels::available_memory_bytes(options.device);
+    const bool resident = keep_layers_resident(residency, weights, available);
+    log::info("eval", resident ? "layers resident: built once for every pass" : "layers streamed: built for each pass",
+              {{"residency", layer_residency_name(residency)},
+               {"weights_estimate_gib", static_cast<double>(weights) / (1 << 30)},
+               {"available_gib", static_cast<double>(available) / (1 << 30)},
+               {"device", options.device.str()}});
+    if (resident) stage_ = make_stage(0, layers, 0, 0);
+    return;
+  }
+  FQ_CHECK(residency != LayerResidency::kStream, "layer residency 'stream' needs one rank: each of the ", ranks(),
+           " ranks of a pipelined evaluation keeps its block of layers resident");
   // Checked on every rank alike before any exchange: the job fails with one message and no rank waits.
   FQ_CHECK(ranks() <= layers, "evaluation on ", ranks(), " ranks: the model has ", layers,
            " decoder layers, and every rank of the pipeline holds at least one; use at most ", layers, " ranks");
-  Stopwatch clock;
-  auto stage = std::make_unique<Stage>();
   cluster::ShardRequest request;
   request.layer_costs = eval_layer_costs(checkpoint.config());
   request.world_size = ranks();
   request.node_of_rank = world->node_of_rank();
-  stage->plan = cluster::make_shard_plan(request);
-  const std::vector<int> mine = stage->plan.layers_of_rank(world->rank());
+  const cluster::ShardPlan plan = cluster::make_shard_plan(request);
+  const std::vector<int> mine = plan.layers_of_rank(world->rank());
   FQ_CHECK(!mine.empty(), "shard plan gave rank ", world->rank(), " no layers");  // positive costs, R <= layers
-  stage->first_rank = stage->plan.owner_of_layer(0);
-  FQ_ASSERT(stage->first_rank == 0);  // rank 0 embeds, collects the results and reports them
-  stage->last_rank = stage->plan.owner_of_layer(static_cast<int>(layers) - 1);
-  if (mine.front() > 0) stage->previous = stage->plan.owner_of_layer(mine.front() - 1);
-  if (mine.back() + 1 < layers) stage->next = stage->plan.owner_of_layer(mine.back() + 1);
+  FQ_ASSERT(plan.owner_of_layer(0) == 0);  // rank 0 embeds, collects the results and reports them
   if (world->is_root()) {
-    log::info("plan", "pipeline plan (cost: resident parameters)\n" + stage->plan.table(),
+    log::info("plan", "pipeline plan (cost: resident parameters)\n" + plan.table(),
               {{"ranks", ranks()}, {"layers", static_cast<long long>(layers)}, {"micro_batch", options.micro_batch}});
   }
-  if (world->rank() == stage->first_rank) stage->embedding = model::load_token_embedding(checkpoint, options);
-  stage->layers = std::make_unique<model::ResidentLayers>(checkpoint, mine.front(), mine.back() + 1, options,
-                                                          model.hooks());
-  if (world->rank() == stage->last_rank) stage->head = model::load_output_head(checkpoint, options);
-  log::info("eval", "layers resident", {{"layers", layer_block(mine.front(), mine.back() + 1)},
-                                        {"device", options.device.str()},
+  stage_ = make_stage(mine.front(), mine.back() + 1, 0, plan.owner_of_layer(static_cast<int>(layers) - 1));
+  if (mine.front() > 0) stage_->previous = plan.owner_of_layer(mine.front() - 1);
+  if (mine.back() + 1 < layers) stage_->next = plan.owner_of_layer(mine.back() + 1);
+}
+
+std::unique_ptr<EvalForward::Stage> EvalForward::make_stage(int64_t first_layer, int64_t end_layer, int first_rank,
+                                                            int last_rank) const {
+  Stopwatch clock;
+  auto stage = std::make_unique<Stage>();
+  stage->first_rank = first_rank;
+  stage->last_rank = last_rank;
+  const int rank = world_ == nullptr ? 0 : world_->rank();
+  if (rank == first_rank) stage->embedding = model::load_token_embedding(checkpoint_, options_);
+  stage->layers = std::make_unique<model::ResidentLayers>(checkpoint_, first_layer, end_layer, options_, model_.hooks());
+  if (rank == last_rank) stage->head = model::load_output_head(checkpoint_, options_);
+  log::info("eval", "layers resident", {{"layers", layer_block(first_layer, end_layer)},
+                                        {"device", options_.device.str()},
                                         {"seconds", clock.seconds()}});
-  stage_ = std::move(stage);
+  return stage;
 }
 
 EvalForward::~EvalForward() = default;
@@ -146,19 +164,19 @@ at::Tensor EvalForward::run(const std::vector<TokenWalk>& walks, const model::Ro
 
 at::Tensor EvalForward::run_pipelined(const std::vector<TokenWalk>& walks, const model::RowResults& results) {
   Stage& stage = *stage_;
-  const cluster::MpiWorld& world = *world_;
+  const int rank = world_ == nullptr ? 0 : world_->rank();
   const std::vector<MicroBatch> batches = cut_micro_batches(walks, options_.micro_batch);
-  const bool first = world.rank() == stage.first_rank, last = world.rank() == stage.last_rank;
+  const bool first = rank == stage.first_rank, last = rank == stage.last_rank;
   // Results go from the last stage to rank 0, the first stage (groups are formed from rank 0 on); with
-  // every rank holding layers the two are different ranks.
+  // several ranks, every one holding layers, the two are different ranks. One rank is both stages.
   std::optional<cluster::TensorStream> stream;
-  if (first || last) stream.emplace(world, stage.last_rank, stage.first_rank);
+  if (first != last) stream.emplace(*world_, stage.last_rank, stage.first_rank);
   std::vector<at::Tensor> collected;
   Stopwatch clock;
   double last_report = 0;
   auto collect = [&](at::Tensor rows) {
     const MicroBatch& b = batches[collected.size()];
-    FQ_CHECK(rows.dim() >= 1 && rows.size(0) == b.chunk.rows, "rank ", world.rank(), ": results of micro-batch ",
+    FQ_CHECK(rows.dim() >= 1 && rows.size(0) == b.chunk.rows, "rank ", rank, ": results of micro-batch ",
              collected.size(), " from rank ", stage.last_rank, " have shape ", rows.sizes(), ", expected ",
              b.chunk.rows, " rows");
     collected.push_back(std::move(rows));
@@ -195,19 +213,19 @@ at::Tensor EvalForward::run_pipelined(const std::vector<TokenWalk>& walks, const
       }
       x = stage.embedding->embed(own);
     } else {
-      if (brings_prefix) x.prefix = cluster::recv_tensor(world, stage.previous, options_.device, nccl_);
+      if (brings_prefix) x.prefix = cluster::recv_tensor(*world_, stage.previous, options_.device, nccl_);
       if (chunk.starts_group) {
-        x.stems = {brings_stem ? cluster::recv_tensor(world, stage.previous, options_.device, nccl_) : at::Tensor()};
+        x.stems = {brings_stem ? cluster::recv_tensor(*world_, stage.previous, options_.device, nccl_) : at::Tensor()};
         x.group_rows = {chunk.rows};
       }
-      x.hidden = cluster::recv_tensor(world, stage.previous, options_.device, nccl_);
+      x.hidden = cluster::recv_tensor(*world_, stage.previous, options_.device, nccl_);
     }
     stage.wait_seconds += first ? 0.0 : waited.seconds();
     FQ_CHECK(x.hidden.dim() == 3 && x.hidden.size(0) == chunk.rows && x.hidden.size(1) == ids.size(1) &&
                  x.hidden.size(2) == hidden &&
                  (!brings_prefix || (x.prefix.dim() == 3 && x.prefix.size(1) == tokens.prefix.size(0))) &&
                  (!brings_stem || (x.stems[0].dim() == 3 && x.stems[0].size(1) == stem.size(0))),
-             "rank ", world.rank(), ": micro-batch ", i, " arrived from rank ", stage.previous, " as ",
+             "rank ", rank, ": micro-batch ", i, " arrived from rank ", stage.previous, " as ",
              x.hidden.sizes(), brings_prefix ? " after a prefix " : "", brings_prefix ? x.prefix.sizes() : at::IntArrayRef(),
              brings_stem ? " and a stem " : "", brings_stem ? x.stems[0].sizes() : at::IntArrayRef(),
              ", expected [", chunk.rows, ", ", ids.size(1), ", ", hidden, "]",
@@ -219,21 +237,25 @@ at::Tensor EvalForward::run_pipelined(const std::vector<TokenWalk>& walks, const
     if (last) {
       const at::Tensor rows = results(*stage.head, b.first_row, ids, x.hidden).to(at::kCPU);
       stage.compute_seconds += computed.seconds();
-      stream->post(rows);
+      if (stream) {
+        stream->post(rows);
+      } else {
+        collect(rows);
+      }
     } else {
       stage.compute_seconds += computed.seconds();
       Stopwatch sent;
-      if (brings_prefix) cluster::send_tensor(world, x.prefix, stage.next, nccl_);
-      if (brings_stem) cluster::send_tensor(world, x.stems[0], stage.next, nccl_);
-      cluster::send_tensor(world, x.hidden, stage.next, nccl_);
+      if (brings_prefix) cluster::send_tensor(*world_, x.prefix, stage.next, nccl_);
+      if (brings_stem) cluster::send_tensor(*world_, x.stems[0], stage.next, nccl_);
+      cluster::send_tensor(*world_, x.hidden, stage.next, nccl_);
       stage.wait_seconds += sent.seconds();
     }
     ++stage.micro_batches;
-    if (first) {
+    if (first && stream) {
       for (at::Tensor rows = stream->poll(); rows.defined(); rows = stream->poll()) collect(std::move(rows));
     }
   }
-  if (last) stream->flush();
+  if (last && stream) stream->flush();
   if (!first) return {};
   while (collected.size() < batches.size()) collect(stream->next());
   return at::cat(collected);

@@ -9,8 +9,10 @@
 // makes the same calls with the same walks: each rank reads the task's inputs itself, as it reads the
 // checkpoint.
 //
-// One rank: each walk takes the layer-by-layer walk (model::walk_token_rows: one layer resident at a time,
-// every batch through it, a batch's prefix once, then the next layer), as before there were ranks.
+// One rank, streaming (layer_residency.h): each walk takes the layer-by-layer walk (model::walk_token_rows:
+// one layer resident at a time, every batch through it, a batch's prefix once, then the next layer), every
+// call loading and quantizing every layer again. One rank, resident: the rank is the whole pipeline below,
+// one stage holding every layer, built once; its micro-batches run through all layers one after another.
 //
 // R ranks: a forward-only pipeline (GPipe without the backward). The shard plan (cluster/shard_plan.h)
 // gives each rank a contiguous block of layers, balanced by the parameters it keeps resident; the rank
@@ -44,6 +46,7 @@
 #include "lib/io/checkpoint.h"
 #include "lib/model/causal_lm.h"
 #include "pipelines/evaluate/eval_model.h"
+#include "pipelines/evaluate/layer_residency.h"
 
 namespace fq::cluster {
 class MpiWorld;
@@ -61,11 +64,12 @@ std::vector<double> eval_layer_costs(const io::ModelConfig& config);
 
 class EvalForward {
  public:
-  // One rank when `world` is null or has one rank. Otherwise collective: makes the shard plan (more ranks
-  // than decoder layers is an error, the same on every rank), logs it on rank 0, and loads and freezes
-  // this rank's layers. `nccl` (may be null) carries the hidden states between GPUs.
+  // One rank when `world` is null or has one rank: `residency` decides (and logs) whether every layer is
+  // loaded and frozen now, once, or for each call. Otherwise collective: makes the shard plan (more ranks
+  // than decoder layers is an error, the same on every rank; so is kStream), logs it on rank 0, and loads
+  // and freezes this rank's layers. `nccl` (may be null) carries the hidden states between GPUs.
   EvalForward(const io::Checkpoint& checkpoint, EvalModel& model, const model::ModelOptions& options,
-              const cluster::MpiWorld* world = nullptr, cluster::NcclComm* nccl = nullptr);
+              LayerResidency residency, const cluster::MpiWorld* world = nullptr, cluster::NcclComm* nccl = nullptr);
   ~EvalForward();
   EvalForward(const EvalForward&) = delete;
   EvalForward& operator=(const EvalForward&) = delete;
@@ -77,6 +81,8 @@ class EvalForward {
 
   // Rank 0 prints and writes the results.
   bool is_root() const;
+  // Whether this rank's layers were built once and are kept (several ranks, or one rank resident).
+  bool layers_resident() const { return stage_ != nullptr; }
   int ranks() const;
   // Collective: rank 0's `make()` on every rank (`make` runs on rank 0 only; an fq::Error it throws is
   // thrown on every rank).
@@ -91,6 +97,9 @@ class EvalForward {
 
  private:
   struct Stage;
+  // Loads and freezes layers [first_layer, end_layer), with the embedding on first_rank and the head on
+  // last_rank.
+  std::unique_ptr<Stage> make_stage(int64_t first_layer, int64_t end_layer, int first_rank, int last_rank) const;
   at::Tensor run_pipelined(const std::vector<TokenWalk>& walks, const model::RowResults& results);
 
   const io::Checkpoint& checkpoint_;
@@ -98,7 +107,7 @@ class EvalForward {
   model::ModelOptions options_;
   const cluster::MpiWorld* world_;
   cluster::NcclComm* nccl_;
-  std::unique_ptr<Stage> stage_;  // R > 1 ranks
+  std::unique_ptr<Stage> stage_;  // R > 1 ranks, or one rank with resident layers
 };
 
 }  // namespace fq::pipelines

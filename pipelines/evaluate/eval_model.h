@@ -46,6 +46,8 @@ class EvalModel {
   EvalMethod method() const { return method_; }
   const QuantConfig& quant() const { return quant_; }
   flat::QuantBackend backend() const { return options_.backend; }
+  // Whether the decoder layers' linears are held as packed int4 (quantized, on the int4 backend).
+  bool packs_int4() const { return method_ != EvalMethod::kFullPrecision && backend() == flat::QuantBackend::kInt4; }
   // Weight memory of the distinct layers built so far (a layer built again, by another walk, counts once).
   flat::WeightMemory weight_memory() const;
   static Json weight_memory_json(const flat::WeightMemory& memory);

@@ -29,11 +29,12 @@ int evaluate_on_rank(const cluster::MpiWorld& world, const EvalRequest& request)
 
   io::Checkpoint checkpoint(request.model_dir);
   EvalModel model(checkpoint, request.method, request.transforms, request.rtn, backend);
-  EvalForward forward(checkpoint, model, options, &world, nccl.get());
+  EvalForward forward(checkpoint, model, options, request.residency, &world, nccl.get());
   Json report = model.describe();
   report["dtype"] = dtype_name(options.dtype);
   report["device"] = device.str();
   report["ranks"] = world.size();
+  report["layers"] = forward.layers_resident() ? "resident" : "stream";
   if (!request.multiple_choice) {
     report["result"] = run_perplexity(checkpoint, forward, request.method, request.ppl);
     if (world.is_root()) {

@@ -8,6 +8,7 @@
 #include "pipelines/config/run_config.h"
 #include "pipelines/evaluate/choice_task.h"
 #include "pipelines/evaluate/eval_model.h"
+#include "pipelines/evaluate/layer_residency.h"
 #include "pipelines/evaluate/perplexity_task.h"
 
 namespace fq::pipelines {
@@ -21,6 +22,7 @@ struct EvalRequest {
   std::string dtype;             // compute dtype; empty: bfloat16 on CUDA, float32 on the CPU
   int64_t micro_batch = 4;       // sequences per forward micro-batch
   std::string backend = "auto";  // auto | fake | int4
+  LayerResidency residency = LayerResidency::kAuto;  // one rank: layers built once or per pass (option --layers)
   bool multiple_choice = false;  // false: `ppl`; true: `choice_task` (mmlu, ceval)
   PerplexityTask ppl;
   ChoiceTask choice_task;

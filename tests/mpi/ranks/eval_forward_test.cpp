@@ -51,7 +51,7 @@ TEST(EvalForward, PipelineGivesTheRowsOfTheLayerByLayerWalk) {
         {{other_prefix, tokens({2, 21})}},
         {{at::Tensor(), tokens({4, 5})}, {prefix, stemmed_rows, {stem, at::Tensor(), tokens({3})}, {4, 1, 2}}}};
     EvalModel pipelined_model(checkpoint, EvalMethod::kRtn, "", w4a4, flat::QuantBackend::kFake);
-    EvalForward pipeline(checkpoint, pipelined_model, options, &world());
+    EvalForward pipeline(checkpoint, pipelined_model, options, LayerResidency::kAuto, &world());
     EXPECT_EQ(pipeline.ranks(), world().size());
     const at::Tensor got = pipeline.run(walks, numbered_last_logits);
     const flat::WeightMemory memory = pipeline.weight_memory();
@@ -60,7 +60,7 @@ TEST(EvalForward, PipelineGivesTheRowsOfTheLayerByLayerWalk) {
       continue;
     }
     EvalModel walked_model(checkpoint, EvalMethod::kRtn, "", w4a4, flat::QuantBackend::kFake);
-    EvalForward walk(checkpoint, walked_model, options);
+    EvalForward walk(checkpoint, walked_model, options, LayerResidency::kStream);
     const at::Tensor want = walk.run(walks, numbered_last_logits);
     ASSERT_EQ(got.sizes(), want.sizes()) << name;
     EXPECT_TRUE(at::equal(got.select(1, 0), at::arange(25, at::kDouble))) << name << ": rows out of order";

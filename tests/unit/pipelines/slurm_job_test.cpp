@@ -69,7 +69,7 @@ TEST(SlurmJob, ConfigSectionBecomesTheSbatchOptions) {
   const Fixture f = write_config("options", kClusterYaml);
   const SlurmJob job = render(f);
   EXPECT_EQ(job.run_dir, f.dir + "/runs/llama");
-  for (const std::string& line :
+  for (const char* line :
        {"#SBATCH --job-name=fq-70b\n", "#SBATCH --nodes=2\n", "#SBATCH --ntasks-per-node=8\n",
         "#SBATCH --gpus-per-node=8\n", "#SBATCH --cpus-per-task=12\n", "#SBATCH --mem=500G\n",
         "#SBATCH --time=1-00:00:00\n", "#SBATCH --partition=gpu\n", "#SBATCH --account=proj42\n",
