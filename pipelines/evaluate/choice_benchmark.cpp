@@ -12,28 +12,42 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The questions of one CSV file; `header` skips C-Eval's first row after checking it.
+// The questions of one CSV file. MMLU rows are exactly `question,A,B,C,D,answer`; C-Eval's first row is its
+// header, `id,question,A,B,C,D,answer` and possibly more columns (dev: explanation), and every row has as many
+// fields as the header (a row with more or fewer was cut or joined wrongly: its fields cannot be trusted).
 std::vector<ChoiceQuestion> read_questions(const std::string& path, bool header, int64_t limit) {
   const std::vector<CsvRow> rows = parse_csv(read_file(path), path);
+  size_t fields = 6;
+  size_t first_field = 0;
+  if (header) {
+    static const std::vector<std::string> kColumns = {"id", "question", "A", "B", "C", "D", "answer"};
+    const std::string expected = "expected the C-Eval header id,question,A,B,C,D,answer[,explanation]";
+    FQ_CHECK(!rows.empty(), path, ": empty file, ", expected);
+    const std::vector<std::string>& names = rows[0].fields;
+    const bool ids_to_d = names.size() >= 6 && std::equal(kColumns.begin(), kColumns.begin() + 6, names.begin());
+    // C-Eval's test split withholds its labels: the answer column is missing (or empty, below).
+    FQ_CHECK(!ids_to_d || names.size() > 6, path, " line 1: no answer column (C-Eval withholds the test labels: "
+             "evaluate --split val)");
+    FQ_CHECK(ids_to_d && names[6] == "answer", path, " line 1: ", expected);
+    fields = names.size();
+    first_field = 1;  // the id column
+  }
   std::vector<ChoiceQuestion> out;
-  const size_t first_field = header ? 1 : 0;  // C-Eval's id column
   for (size_t r = header ? 1 : 0; r < rows.size(); ++r) {
     if (limit > 0 && static_cast<int64_t>(out.size()) >= limit) break;
     const CsvRow& row = rows[r];
-    FQ_CHECK(row.fields.size() >= first_field + 6, path, " line ", row.line, ": ", row.fields.size(),
-             " fields, expected ", first_field + 6, header ? " (id,question,A,B,C,D,answer)" : " (question,A,B,C,D,answer)");
+    FQ_CHECK(row.fields.size() == fields, path, " line ", row.line, ": ", row.fields.size(), " fields, expected ",
+             fields, header ? " (as many as the header)" : " (question,A,B,C,D,answer)");
     ChoiceQuestion q;
     q.question = row.fields[first_field];
     for (int k = 0; k < 4; ++k) q.options[k] = row.fields[first_field + 1 + k];
     const std::string& answer = row.fields[first_field + 5];
+    FQ_CHECK(!answer.empty(), path, " line ", row.line, ": no answer",
+             header ? " (C-Eval withholds the test labels: evaluate --split val)" : "");
     FQ_CHECK(answer.size() == 1 && answer[0] >= 'A' && answer[0] <= 'D', path, " line ", row.line, ": answer '",
              answer, "' is not one of A, B, C, D");
     q.answer = answer[0] - 'A';
     out.push_back(std::move(q));
-  }
-  if (header) {
-    FQ_CHECK(!rows.empty() && rows[0].fields.size() >= 7 && rows[0].fields[1] == "question", path,
-             " line 1: expected the C-Eval header id,question,A,B,C,D,answer");
   }
   return out;
 }
@@ -48,7 +62,7 @@ ChoiceBenchmark parse_choice_benchmark(const std::string& name, const std::strin
 
 std::string choice_benchmark_name(ChoiceBenchmark b) { return b == ChoiceBenchmark::kMmlu ? "mmlu" : "ceval"; }
 
-std::vector<ChoiceSubject> load_choice_subjects(ChoiceBenchmark b, const ChoiceDataOptions& options) {
+std::vector<ChoiceSubject> load_choice_subjects(ChoiceBenchmark b, const ChoiceDataOptions& options, int shots) {
   const bool header = b == ChoiceBenchmark::kCeval;
   const std::string split = options.split.empty() ? (header ? "val" : "test") : options.split;
   const fs::path split_dir = fs::path(options.dir) / split;
@@ -63,22 +77,36 @@ std::vector<ChoiceSubject> load_choice_subjects(ChoiceBenchmark b, const ChoiceD
     }
   }
   std::sort(names.begin(), names.end());
+  FQ_CHECK(!names.empty(), choice_benchmark_name(b), " data: no '*", suffix, "' file in '", split_dir.string(), "'");
   if (!options.subjects.empty()) {
-    for (const std::string& wanted : options.subjects) {
+    std::string available;
+    for (const std::string& name : names) available += (available.empty() ? "" : ", ") + name;
+    for (size_t i = 0; i < options.subjects.size(); ++i) {
+      const std::string& wanted = options.subjects[i];
       FQ_CHECK(std::find(names.begin(), names.end(), wanted) != names.end(), "--subjects: no file '",
-               (split_dir / (wanted + suffix)).string(), "'");
+               (split_dir / (wanted + suffix)).string(), "'; the subjects of split ", split, ": ", available);
+      const auto earlier = options.subjects.begin() + static_cast<std::ptrdiff_t>(i);
+      FQ_CHECK(std::find(options.subjects.begin(), earlier, wanted) == earlier, "--subjects: '", wanted,
+               "' is listed twice");
     }
     names = options.subjects;
   }
-  FQ_CHECK(!names.empty(), choice_benchmark_name(b), " data: no '*", suffix, "' file in '", split_dir.string(), "'");
   std::vector<ChoiceSubject> subjects;
   for (const std::string& name : names) {
     ChoiceSubject s;
     s.name = name;
     describe_subject(b, s);
-    s.eval = read_questions((split_dir / (name + suffix)).string(), header, options.limit);
+    const fs::path eval = split_dir / (name + suffix);
+    s.eval = read_questions(eval.string(), header, options.limit);
+    FQ_CHECK(!s.eval.empty(), eval.string(), ": no questions");
+    // The released layouts have a dev file beside every subject; a k-shot evaluation without one would quietly
+    // be 0-shot for that subject.
     const fs::path dev = fs::path(options.dir) / "dev" / (name + "_dev.csv");
-    if (fs::exists(dev)) s.dev = read_questions(dev.string(), header, 0);
+    if (shots > 0) {
+      FQ_CHECK(fs::exists(dev), "no file '", dev.string(), "' for the ", shots, " shots of subject ", name,
+               " (--shots 0 evaluates without)");
+      s.dev = read_questions(dev.string(), header, 0);
+    }
     subjects.push_back(std::move(s));
   }
   return subjects;

@@ -35,9 +35,11 @@ struct ChoiceDataOptions {
   int64_t limit = 0;                  // questions per subject (0: all)
 };
 
-// Subjects in name order. Errors name the file and line (missing directory, wrong field count, an answer
-// that is not A-D). A subject without a dev file gets no shots.
-std::vector<ChoiceSubject> load_choice_subjects(ChoiceBenchmark b, const ChoiceDataOptions& options);
+// Subjects in name order (or the order of `options.subjects`). Errors name the file and line (missing
+// directory, wrong field count, an answer that is not A-D, a C-Eval split without labels, a file without
+// questions), or list the split's subjects (an unknown name in `options.subjects`). With `shots` > 0 every
+// subject needs its dev file (its first `shots` rows are used; fewer rows give fewer shots); with 0 dev is not read.
+std::vector<ChoiceSubject> load_choice_subjects(ChoiceBenchmark b, const ChoiceDataOptions& options, int shots);
 
 // The benchmark's subject table: display name and category; unknown handles get their own words and
 // the category "other".

@@ -3,8 +3,15 @@
 #include <algorithm>
 
 #include "lib/core/error.h"
+#include "lib/io/tokenizer.h"
 
 namespace fq::pipelines {
+namespace {
+
+// What the prompt ends with, where the answer follows.
+std::string answer_cue(ChoiceBenchmark b) { return b == ChoiceBenchmark::kMmlu ? "Answer:" : "答案："; }
+
+}  // namespace
 
 ChoiceScoring parse_choice_scoring(const std::string& name, const std::string& where) {
   if (name == "letter") return ChoiceScoring::kLetter;
@@ -23,9 +30,8 @@ std::string format_question(ChoiceBenchmark b, const ChoiceQuestion& q, bool wit
   static const char* kLetters[] = {"A", "B", "C", "D"};
   std::string out = q.question;
   for (int k = 0; k < 4; ++k) out += std::string("\n") + kLetters[k] + ". " + q.options[k];
-  const bool mmlu = b == ChoiceBenchmark::kMmlu;
-  out += mmlu ? "\nAnswer:" : "\n答案：";
-  if (with_answer) out += std::string(mmlu ? " " : "") + kLetters[q.answer] + "\n\n";
+  out += "\n" + answer_cue(b);
+  if (with_answer) out += std::string(b == ChoiceBenchmark::kMmlu ? " " : "") + kLetters[q.answer] + "\n\n";
   return out;
 }
 
@@ -40,10 +46,52 @@ std::string build_prompt(ChoiceBenchmark b, const ChoiceSubject& subject, const 
   return few_shot_prefix(b, subject, shots) + format_question(b, q, false);
 }
 
+std::vector<int64_t> fitted_prompt(const io::Tokenizer& tok, ChoiceBenchmark b, const ChoiceSubject& s,
+                                   const ChoiceQuestion& q, int shots, int64_t max_tokens,
+                                   const std::vector<std::vector<int64_t>>& continuations, int* shots_used) {
+  size_t reserve = 0;
+  for (const auto& c : continuations) reserve = std::max(reserve, c.size());
+  for (int k = std::min<int>(shots, static_cast<int>(s.dev.size()));; --k) {
+    std::vector<int64_t> ids = tok.encode(build_prompt(b, s, q, k), true);
+    const int64_t needed = static_cast<int64_t>(ids.size() + reserve);
+    if (needed <= max_tokens || k == 0) {
+      FQ_CHECK(needed <= max_tokens, s.name, ": a question alone takes ", needed, " tokens, more than the context of ",
+               max_tokens);
+      *shots_used = k;
+      return ids;
+    }
+  }
+}
+
 std::string answer_continuation(ChoiceBenchmark b, const ChoiceQuestion& q, int k, ChoiceScoring scoring) {
   const std::string space = b == ChoiceBenchmark::kMmlu ? " " : "";
   if (scoring == ChoiceScoring::kLetter) return space + std::string(1, static_cast<char>('A' + k));
   return space + q.options[k];
+}
+
+std::vector<int64_t> encode_continuation(const io::Tokenizer& tok, ChoiceBenchmark b, const std::string& continuation) {
+  const std::string cue = answer_cue(b);
+  const size_t context = tok.encode(cue, false).size();
+  std::vector<int64_t> whole = tok.encode(cue + continuation, false);
+  whole.erase(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(std::min(context, whole.size())));
+  return whole;
+}
+
+std::array<int64_t, 4> letter_token_ids(const io::Tokenizer& tok, ChoiceBenchmark b) {
+  std::array<int64_t, 4> ids{};
+  for (int k = 0; k < 4; ++k) {
+    const std::string letter = answer_continuation(b, ChoiceQuestion{}, k, ChoiceScoring::kLetter);
+    const std::vector<int64_t> tokens =
+        b == ChoiceBenchmark::kMmlu ? encode_continuation(tok, b, letter) : tok.encode(letter, false);
+    FQ_CHECK(!tokens.empty(), tok.path(), ": the answer letter '", letter, "' encodes to no token");
+    ids[k] = tokens[0];
+    for (int j = 0; j < k; ++j) {
+      FQ_CHECK(ids[j] != ids[k], tok.path(), ": answer letters ", char('A' + j), " and ", char('A' + k),
+               " begin with the same token ", ids[k],
+               ", so letter scoring cannot tell them apart (--scoring loglik can)");
+    }
+  }
+  return ids;
 }
 
 }  // namespace fq::pipelines

@@ -2,9 +2,16 @@
 // byte for byte: a subject header, k solved dev questions, then the question ending before its answer.
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "pipelines/evaluate/choice_benchmark.h"
+
+namespace fq::io {
+class Tokenizer;
+}
 
 namespace fq::pipelines {
 
@@ -24,8 +31,27 @@ std::string format_question(ChoiceBenchmark b, const ChoiceQuestion& q, bool wit
 std::string few_shot_prefix(ChoiceBenchmark b, const ChoiceSubject& subject, int shots);
 // few_shot_prefix, then `q` without its answer.
 std::string build_prompt(ChoiceBenchmark b, const ChoiceSubject& subject, const ChoiceQuestion& q, int shots);
+// The encoded prompt of `q` (with the tokenizer's special tokens) and its number of shots (`*shots_used`): the
+// first `shots` dev questions, dropped from the end while the prompt plus its longest continuation exceeds
+// `max_tokens`, as the original MMLU evaluator does (`while crop(prompt) != prompt: k -= 1`, its 2048-token
+// crop). Letter scoring has no continuation (`continuations` empty): a prompt of exactly `max_tokens` fits.
+// A question too long even without shots is an error naming the subject.
+std::vector<int64_t> fitted_prompt(const io::Tokenizer& tok, ChoiceBenchmark b, const ChoiceSubject& s,
+                                   const ChoiceQuestion& q, int shots, int64_t max_tokens,
+                                   const std::vector<std::vector<int64_t>>& continuations, int* shots_used);
 // What follows the prompt for option k: letter scoring " A" (MMLU) or "A" (C-Eval, no space after
 // 答案：); loglik scoring the option's text, after a space for MMLU.
 std::string answer_continuation(ChoiceBenchmark b, const ChoiceQuestion& q, int k, ChoiceScoring scoring);
+
+// The tokens `continuation` adds after a prompt, as the tokenizer splits the two together
+// (lm-evaluation-harness: encode(context + continuation) past the length of encode(context)), the context being
+// the answer cue every prompt ends with ("Answer:", "答案："). Encoded alone, a continuation would begin a text:
+// a SentencePiece-style tokenizer (LLaMA-2) prepends its word marker, so " A" would give "▁" + "A", not "▁A".
+std::vector<int64_t> encode_continuation(const io::Tokenizer& tok, ChoiceBenchmark b, const std::string& continuation);
+
+// The tokens whose next-token logits letter scoring compares, A..D. MMLU: the first token " A" adds after
+// "Answer:" (REFERENCE-EVAL-CLUSTER.md: tok("Answer: A") minus tok("Answer:")); C-Eval: the first token of "A"
+// encoded alone, as the official evaluator does (llama.py: encode("A")[0]). Two letters on one token are an error.
+std::array<int64_t, 4> letter_token_ids(const io::Tokenizer& tok, ChoiceBenchmark b);
 
 }  // namespace fq::pipelines

@@ -26,24 +26,10 @@ struct Sequence {
   int64_t stem_tokens = 0;    // the next ones, shared with the question's other options (loglik)
 };
 
-// The encoded prompt of `q`, with shots dropped from the end until it (plus `reserve` tokens) fits.
-std::vector<int64_t> fitted_prompt(const io::Tokenizer& tok, ChoiceBenchmark b, const ChoiceSubject& s,
-                                   const ChoiceQuestion& q, int shots, int64_t max_tokens, int64_t reserve,
-                                   int* shots_used) {
-  for (int k = std::min<int>(shots, static_cast<int>(s.dev.size()));; --k) {
-    std::vector<int64_t> ids = tok.encode(build_prompt(b, s, q, k), true);
-    if (static_cast<int64_t>(ids.size()) + reserve <= max_tokens || k == 0) {
-      FQ_CHECK(static_cast<int64_t>(ids.size()) + reserve <= max_tokens, s.name, ": a question alone takes ",
-               ids.size() + reserve, " tokens, more than the context of ", max_tokens);
-      *shots_used = k;
-      return ids;
-    }
-  }
-}
-
 // Scores of every (question, option) of one subject: [questions, 4] on rank 0, undefined on the other ranks.
 at::Tensor score_sequences(EvalForward& forward, const std::vector<Sequence>& seqs, int64_t questions,
-                           ChoiceScoring scoring, const std::vector<int64_t>& letter_ids, int64_t sequences_per_walk) {
+                           ChoiceScoring scoring, const std::array<int64_t, 4>& letter_ids,
+                           int64_t sequences_per_walk) {
   std::vector<TokenWalk> walks;
   std::vector<size_t> sequence_of_row;  // over all walks' rows, in the order forward.run numbers them
   for (size_t begin = 0; begin < seqs.size(); begin += sequences_per_walk) {
@@ -187,16 +173,11 @@ Json run_choice_task(const io::Checkpoint& checkpoint, EvalForward& forward, con
                      const ChoiceTask& task) {
   Stopwatch clock;
   const io::Tokenizer tok = io::Tokenizer::from_model_dir(checkpoint.dir());
-  const std::vector<ChoiceSubject> subjects = load_choice_subjects(task.benchmark, task.data);
+  const std::vector<ChoiceSubject> subjects = load_choice_subjects(task.benchmark, task.data, task.shots);
   const Json arguments = task_arguments(task, model);
   // Rank 0's view of the state file: every rank must skip the same subjects.
   Json done = forward.from_root([&] { return load_state(task.state_path, arguments); });
-  // The letters' token ids: the first token of " A" (MMLU) / "A" (C-Eval) encoded alone.
-  std::vector<int64_t> letter_ids;
-  for (int k = 0; k < 4; ++k) {
-    letter_ids.push_back(tok.encode(answer_continuation(task.benchmark, ChoiceQuestion{}, k, ChoiceScoring::kLetter),
-                                    false).at(0));
-  }
+  const std::array<int64_t, 4> letter_ids = letter_token_ids(tok, task.benchmark);
   int64_t questions_total = 0, questions_done = 0;
   for (const auto& s : subjects) questions_total += static_cast<int64_t>(s.eval.size());
   Stopwatch work;
@@ -205,6 +186,9 @@ Json run_choice_task(const io::Checkpoint& checkpoint, EvalForward& forward, con
     const ChoiceSubject& s = subjects[si];
     const std::string progress = std::to_string(si + 1) + "/" + std::to_string(subjects.size());
     if (done.contains(s.name)) {
+      FQ_CHECK(done[s.name]["total"].get<int64_t>() == static_cast<int64_t>(s.eval.size()), "'", task.state_path,
+               "' holds ", done[s.name]["total"].get<int64_t>(), " questions of ", s.name, ", the data ",
+               s.eval.size(), ": the data changed; use another --report or delete it");
       questions_done += static_cast<int64_t>(s.eval.size());
       if (forward.is_root()) log::info("eval", "subject already evaluated", {{"subject", s.name}, {"n", progress}});
       continue;
@@ -217,17 +201,16 @@ Json run_choice_task(const io::Checkpoint& checkpoint, EvalForward& forward, con
     for (size_t qi = 0; qi < s.eval.size(); ++qi) {
       const ChoiceQuestion& q = s.eval[qi];
       std::vector<std::vector<int64_t>> continuations;
-      int64_t reserve = 1;
       if (task.scoring == ChoiceScoring::kLoglik) {
         for (int k = 0; k < 4; ++k) {
-          continuations.push_back(tok.encode(answer_continuation(task.benchmark, q, k, task.scoring), false));
+          const std::string text = answer_continuation(task.benchmark, q, k, task.scoring);
+          continuations.push_back(encode_continuation(tok, task.benchmark, text));
           FQ_CHECK(!continuations.back().empty(), s.name, " question ", qi + 1, ": option ", char('A' + k), " is empty");
-          reserve = std::max<int64_t>(reserve, continuations.back().size());
         }
       }
       int used = 0;
       const std::vector<int64_t> prompt =
-          fitted_prompt(tok, task.benchmark, s, q, task.shots, task.max_tokens, reserve, &used);
+          fitted_prompt(tok, task.benchmark, s, q, task.shots, task.max_tokens, continuations, &used);
       min_shots = std::min(min_shots, used);
       // Every read position (from the prompt's last token on) lies after the shared prefix.
       const int64_t shared = task.reuse_prefix ? prefixes.shared_tokens(used, prompt) : 0;
@@ -267,11 +250,14 @@ Json run_choice_task(const io::Checkpoint& checkpoint, EvalForward& forward, con
                {"eta", log::format_duration(rate * static_cast<double>(questions_total - questions_done))}});
   }
   if (!forward.is_root()) return Json::object();
-  Json report = aggregate_choice_results(done);
+  // The subjects asked for: the state file may also hold others, finished by runs with another --subjects.
+  Json results = Json::object();
+  for (const ChoiceSubject& s : subjects) results[s.name] = done[s.name];
+  Json report = aggregate_choice_results(results);
   report["task"] = choice_benchmark_name(task.benchmark);
   report["scoring"] = arguments["scoring"];
   report["shots"] = task.shots;
-  report["subjects"] = done;
+  report["subjects"] = results;
   report["seconds"] = clock.seconds();
   return report;
 }

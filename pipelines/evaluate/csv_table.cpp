@@ -27,7 +27,9 @@ std::vector<CsvRow> parse_csv(const std::string& text, const std::string& where)
     row.line = line + 1;
     row_started = false;
   };
-  for (size_t i = 0; i < text.size(); ++i) {
+  // A UTF-8 byte order mark (files saved by Excel or Notepad) is no part of the first field, as pandas reads it.
+  const size_t start = text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;
+  for (size_t i = start; i < text.size(); ++i) {
     const char c = text[i];
     if (quoted) {
       if (c == '"') {
@@ -45,8 +47,13 @@ std::vector<CsvRow> parse_csv(const std::string& text, const std::string& where)
     }
     switch (c) {
       case '"':
-        FQ_CHECK(field.empty() && !was_quoted, where, " line ", line, ": a quote inside an unquoted field");
-        quoted = was_quoted = row_started = true;
+        // Only a field's first character opens quotes. Elsewhere a quote is text, as pandas and Python's csv
+        // read it: the MMLU release has a question ending `Truth?"` unquoted (college_medicine_val.csv).
+        if (field.empty() && !was_quoted) {
+          quoted = was_quoted = row_started = true;
+        } else {
+          field += c;
+        }
         break;
       case ',':
         row_started = true;
@@ -59,7 +66,7 @@ std::vector<CsvRow> parse_csv(const std::string& text, const std::string& where)
         ++line;
         break;
       default:
-        FQ_CHECK(!was_quoted, where, " line ", line, ": characters after a closing quote");
+        // Text after a closing quote joins the field (`"ab"c` is abc), as pandas and Python's csv read it.
         row_started = true;
         field += c;
     }

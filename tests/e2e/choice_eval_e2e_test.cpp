@@ -95,6 +95,16 @@ TEST(ChoiceEvalE2E, CevalLayoutAndLetterScoringMechanics) {
   EXPECT_EQ(r["questions"], 16);
   EXPECT_EQ(r["scoring"], "letter");
   EXPECT_EQ(r["subjects"]["college_physics"]["category"], "STEM");
+  // The same report with --subjects: the finished subject comes from the state file, and the report holds only
+  // the subjects asked for, though the state file holds both.
+  const Json one = evaluate(dir, {"--task", "ceval", "--data", dir + "/ceval", "--method", "fp", "--subjects",
+                                  "college_physics"}, "ceval");
+  ASSERT_FALSE(one.is_null());
+  EXPECT_NE(read_file(dir + "/ceval.log").find("subject already evaluated"), std::string::npos);
+  EXPECT_EQ(one["questions"], 8);
+  EXPECT_EQ(one["subjects"].size(), 1u);
+  EXPECT_EQ(one["micro_accuracy"], r["subjects"]["college_physics"]["accuracy"]);
+  EXPECT_EQ(read_json_file(dir + "/ceval.json.state.json")["subjects"].size(), 2u);
   // A malformed row is an error naming the file and the line.
   std::ofstream(dir + "/ceval/val/college_physics_val.csv", std::ios::app) << "99,question,a,b,c,d,E\n";
   const test::ChildExit bad = test::run_child(

@@ -1,8 +1,12 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
+#include "lib/core/atomic_file.h"
 #include "lib/core/error.h"
 #include "lib/core/json.h"
+#include "lib/io/tokenizer.h"
 #include "pipelines/evaluate/choice_prompt.h"
 #include "pipelines/evaluate/choice_task.h"
 #include "pipelines/evaluate/csv_table.h"
@@ -27,7 +31,138 @@ TEST(CsvTable, QuotedFieldsWithCommasNewlinesQuotesAndUtf8) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("bad.csv line 2"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(parse_csv("a\"b\n", "q.csv"), Error);
+  // A quote that does not open a field, and text after a closing quote, are text (pandas, Python's csv): the
+  // MMLU release has `...Will to Truth?",An intrinsic...` unquoted in college_medicine_val.csv.
+  EXPECT_EQ(parse_csv("Truth?\",An\n", "q.csv")[0].fields, (std::vector<std::string>{"Truth?\"", "An"}));
+  EXPECT_EQ(parse_csv("\"ab\"c \"d\",e\n", "q.csv")[0].fields, (std::vector<std::string>{"abc \"d\"", "e"}));
+}
+
+// What files saved by other tools add: a UTF-8 byte order mark (pandas drops it; left in, it would begin the
+// first question, in MMLU the first shot of every prompt), CRLF rows (CR kept inside quotes, as pandas and the
+// MMLU release's own CRLF questions have it), empty fields, and no newline after the last row.
+TEST(CsvTable, ByteOrderMarkCrlfEmptyFieldsAndNoFinalNewline) {
+  const std::string text = "\xEF\xBB\xBFid,question,,x\r\n\"multi\r\nline\",\"\",b,\"\"\"\"\r\nlast,row";
+  const std::vector<CsvRow> rows = parse_csv(text, "bom.csv");
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].fields, (std::vector<std::string>{"id", "question", "", "x"}));
+  EXPECT_EQ(rows[1].fields, (std::vector<std::string>{"multi\r\nline", "", "b", "\""}));
+  EXPECT_EQ(rows[1].line, 2);
+  EXPECT_EQ(rows[2].fields, (std::vector<std::string>{"last", "row"}));
+  EXPECT_EQ(rows[2].line, 4);
+  // Only a leading mark is one: elsewhere the bytes are text.
+  EXPECT_EQ(parse_csv("a,\xEF\xBB\xBF\n", "t.csv")[0].fields[1], "\xEF\xBB\xBF");
+}
+
+// Writes `text` to `dir`/`relative`, making its folder.
+void write_csv(const std::string& dir, const std::string& relative, const std::string& text) {
+  const std::filesystem::path path = std::filesystem::path(dir) / relative;
+  std::filesystem::create_directories(path.parent_path());
+  write_file_atomic(path.string(), text);
+}
+
+std::string mmlu_rows(int n, const std::string& tag) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += "\"" + tag + " " + std::to_string(i) + ", really?\",a,b,c,d," + "ABCD"[i % 4] + "\n";
+  return out;
+}
+
+// The released MMLU layout: subjects (with underscores) found from the evaluated split's file names, in name
+// order; their dev files; the subject filter; and the errors an evaluator meets on other trees.
+TEST(ChoiceData, MmluDiscoveryFilterAndLayoutErrors) {
+  const std::string dir = test::scratch_dir("choice_data_mmlu");
+  ChoiceDataOptions options;
+  options.dir = dir;
+  test::expect_error([&] { load_choice_subjects(ChoiceBenchmark::kMmlu, options, 5); }, {"no directory", "test"});
+  std::filesystem::create_directories(dir + "/test");
+  test::expect_error([&] { load_choice_subjects(ChoiceBenchmark::kMmlu, options, 5); }, {"no '*_test.csv' file"});
+  for (const std::string s : {"high_school_us_history", "virology"}) {
+    write_csv(dir, "test/" + s + "_test.csv", mmlu_rows(3, s));
+    write_csv(dir, "dev/" + s + "_dev.csv", mmlu_rows(5, "dev"));
+  }
+  write_csv(dir, "val/anatomy_val.csv", mmlu_rows(2, "anatomy"));  // in another split only: not a test subject
+  std::vector<ChoiceSubject> subjects = load_choice_subjects(ChoiceBenchmark::kMmlu, options, 5);
+  ASSERT_EQ(subjects.size(), 2u);
+  EXPECT_EQ(subjects[0].name, "high_school_us_history");
+  EXPECT_EQ(subjects[0].display, "high school us history");
+  EXPECT_EQ(subjects[0].category, "humanities");
+  ASSERT_EQ(subjects[0].eval.size(), 3u);
+  EXPECT_EQ(subjects[0].eval[1].question, "high_school_us_history 1, really?");
+  EXPECT_EQ(subjects[0].eval[1].answer, 1);
+  EXPECT_EQ(subjects[1].dev.size(), 5u);
+
+  options.subjects = {"virology", "virologyy"};
+  test::expect_error([&] { load_choice_subjects(ChoiceBenchmark::kMmlu, options, 5); },
+                     {"virologyy_test.csv", "high_school_us_history, virology"});
+  options.subjects = {"virology", "virology"};
+  test::expect_error([&] { load_choice_subjects(ChoiceBenchmark::kMmlu, options, 5); }, {"'virology' is listed twice"});
+  options.subjects = {"virology"};
+  EXPECT_EQ(load_choice_subjects(ChoiceBenchmark::kMmlu, options, 5).size(), 1u);
+
+  // A subject without its dev file cannot have shots (0-shot needs none); nor can a split without the subject.
+  std::filesystem::remove(dir + "/dev/virology_dev.csv");
+  test::expect_error([&] { load_choice_subjects(ChoiceBenchmark::kMmlu, options, 5); },
+                     {"virology_dev.csv", "--shots 0"});
+  EXPECT_TRUE(load_choice_subjects(ChoiceBenchmark::kMmlu, options, 0)[0].dev.empty());
+  options.split = "val";
+  options.subjects = {"virology"};
+  test::expect_error([&] { load_choice_subjects(ChoiceBenchmark::kMmlu, options, 0); }, {"virology_val.csv", "anatomy"});
+  options = ChoiceDataOptions();
+  options.dir = dir;
+
+  // Bad rows name the file and the line: an extra field (a comma outside quotes), an answer outside A-D, an
+  // empty answer; and a file without questions.
+  write_csv(dir, "test/virology_test.csv", mmlu_rows(2, "v") + "\"q\nspans lines\",a,b,c,d,A,extra\n");
+  test::expect_error([&] { load_choice_subjects(ChoiceBenchmark::kMmlu, options, 0); },
+                     {"virology_test.csv line 3", "7 fields, expected 6"});
+  write_csv(dir, "test/virology_test.csv", mmlu_rows(2, "v") + "q,a,b,c,d,E\n");
+  test::expect_error([&] { load_choice_subjects(ChoiceBenchmark::kMmlu, options, 0); },
+                     {"virology_test.csv line 3", "answer 'E'"});
+  write_csv(dir, "test/virology_test.csv", "q,a,b,c,d,\n");
+  test::expect_error([&] { load_choice_subjects(ChoiceBenchmark::kMmlu, options, 0); },
+                     {"virology_test.csv line 1", "no answer"});
+  write_csv(dir, "test/virology_test.csv", "\n");
+  test::expect_error([&] { load_choice_subjects(ChoiceBenchmark::kMmlu, options, 0); },
+                     {"virology_test.csv", "no questions"});
+}
+
+// The released C-Eval layout: a header, the id column, dev with an explanation column (quoted, multi-line),
+// val without; the test split's withheld labels are an error that says so.
+TEST(ChoiceData, CevalHeaderColumnsAndWithheldLabels) {
+  const std::string dir = test::scratch_dir("choice_data_ceval");
+  write_csv(dir, "dev/logic_dev.csv",
+            "\xEF\xBB\xBFid,question,A,B,C,D,answer,explanation\n"
+            "0,\"甲说：“都对”，乙呢？\",真,假,\"不,定\",无,C,\"1. 先看甲\n2. 再看乙\"\n"
+            "1,问题二,a,b,c,d,A,\n");
+  write_csv(dir, "val/logic_val.csv", "id,question,A,B,C,D,answer\r\n0,问题,甲,乙,丙,丁,D\r\n");
+  ChoiceDataOptions options;
+  options.dir = dir;
+  const std::vector<ChoiceSubject> subjects = load_choice_subjects(ChoiceBenchmark::kCeval, options, 5);
+  ASSERT_EQ(subjects.size(), 1u);
+  const ChoiceSubject& s = subjects[0];
+  EXPECT_EQ(s.display, "逻辑学");
+  EXPECT_EQ(s.category, "Humanities");
+  ASSERT_EQ(s.dev.size(), 2u);
+  EXPECT_EQ(s.dev[0].question, "甲说：“都对”，乙呢？");
+  EXPECT_EQ(s.dev[0].options[2], "不,定");
+  EXPECT_EQ(s.dev[0].answer, 2);
+  ASSERT_EQ(s.eval.size(), 1u);
+  EXPECT_EQ(s.eval[0].options[3], "丁");
+  EXPECT_EQ(s.eval[0].answer, 3);
+
+  // A val row with the dev's extra column does not match its header.
+  write_csv(dir, "val/logic_val.csv", "id,question,A,B,C,D,answer\n0,问题,甲,乙,丙,丁,D,解析\n");
+  test::expect_error([&] { load_choice_subjects(ChoiceBenchmark::kCeval, options, 5); },
+                     {"logic_val.csv line 2", "8 fields, expected 7"});
+  write_csv(dir, "val/logic_val.csv", "question,A,B,C,D,answer\n问题,甲,乙,丙,丁,D\n");
+  test::expect_error([&] { load_choice_subjects(ChoiceBenchmark::kCeval, options, 5); },
+                     {"logic_val.csv line 1", "id,question,A,B,C,D,answer"});
+  options.split = "test";
+  write_csv(dir, "test/logic_test.csv", "id,question,A,B,C,D\n0,问题,甲,乙,丙,丁\n");
+  test::expect_error([&] { load_choice_subjects(ChoiceBenchmark::kCeval, options, 5); },
+                     {"logic_test.csv line 1", "withholds the test labels", "--split val"});
+  write_csv(dir, "test/logic_test.csv", "id,question,A,B,C,D,answer,explanation\n0,问题,甲,乙,丙,丁,,\n");
+  test::expect_error([&] { load_choice_subjects(ChoiceBenchmark::kCeval, options, 5); },
+                     {"logic_test.csv line 2", "withholds the test labels"});
 }
 
 ChoiceSubject subject(ChoiceBenchmark b, const std::string& name, int dev) {
@@ -62,6 +197,75 @@ TEST(ChoicePrompt, MmluAndCevalTemplates) {
   EXPECT_EQ(answer_continuation(ChoiceBenchmark::kCeval, q, 0, ChoiceScoring::kLetter), "A");
   EXPECT_EQ(subject(ChoiceBenchmark::kCeval, "my_new_exam", 0).category, "Other");
   EXPECT_EQ(subject(ChoiceBenchmark::kMmlu, "my_new_exam", 0).display, "my new exam");
+}
+
+// A SentencePiece-style BPE as LLaMA-2's tokenizer.json has it: "▁" prepended to the text and for every space,
+// no pre-tokenizer. Its merges join "▁▁" before "▁A", so " A" encoded alone ("▁▁A") begins with "▁▁" whatever
+// the letter, while after "Answer:" it is the one token "▁A".
+io::Tokenizer sentencepiece_style_tokenizer() {
+  const Json doc = Json::parse(R"({
+    "version": "1.0", "added_tokens": [],
+    "normalizer": {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "\u2581"},
+                   {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]},
+    "pre_tokenizer": null, "post_processor": null, "decoder": null,
+    "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+              "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+              "vocab": {"\u2581": 0, "A": 1, "B": 2, "C": 3, "D": 4, "n": 5, "s": 6, "w": 7, "e": 8, "r": 9,
+                        ":": 10, "a": 11, "b": 12, "c": 13, "\u7b54": 14, "\u6848": 15, "\uff1a": 16,
+                        "\u2581\u2581": 17, "\u2581A": 18, "\u2581B": 19, "\u2581C": 20, "\u2581D": 21, "\u2581c": 22},
+              "merges": ["\u2581 \u2581", "\u2581 A", "\u2581 B", "\u2581 C", "\u2581 D", "\u2581 c"]}
+  })");
+  const std::string path = test::scratch_dir("choice_sentencepiece_tokenizer") + "/tokenizer.json";
+  write_file_atomic(path, doc.dump());
+  return io::Tokenizer::from_file(path);
+}
+
+// Letter ids and loglik continuations are the tokens the answer adds after the prompt's "Answer:" (MMLU) or
+// "答案：" (C-Eval), as the tokenizer splits them together; C-Eval's letters are "A".."D" encoded alone, as
+// its official evaluator takes them.
+TEST(ChoicePrompt, AnswerTokensAsTheTokenizerSplitsThemAfterThePrompt) {
+  const io::Tokenizer tok = sentencepiece_style_tokenizer();
+  ASSERT_EQ(tok.encode(" A", false), (std::vector<int64_t>{17, 1}));  // what encoding it alone would read
+  EXPECT_EQ(letter_token_ids(tok, ChoiceBenchmark::kMmlu), (std::array<int64_t, 4>{18, 19, 20, 21}));
+  EXPECT_EQ(letter_token_ids(tok, ChoiceBenchmark::kCeval), (std::array<int64_t, 4>{18, 19, 20, 21}));
+  // " cab" after "Answer:" is "▁c a b" (alone: "▁▁ c a b"); "cab" after "答案：" is "c a b" (alone: "▁c a b").
+  EXPECT_EQ(encode_continuation(tok, ChoiceBenchmark::kMmlu, " cab"), (std::vector<int64_t>{22, 11, 12}));
+  EXPECT_EQ(encode_continuation(tok, ChoiceBenchmark::kCeval, "cab"), (std::vector<int64_t>{13, 11, 12}));
+  // Byte-level BPE (LLaMA-3, DeepSeek V3) splits at the space either way: " A" and "A" are single tokens.
+  FQ_REQUIRE_SHARED();
+  const io::Tokenizer llama3 = io::Tokenizer::from_model_dir(test::shared_path("models/tiny-llama3"));
+  const std::array<int64_t, 4> mmlu = letter_token_ids(llama3, ChoiceBenchmark::kMmlu);
+  const std::array<int64_t, 4> ceval = letter_token_ids(llama3, ChoiceBenchmark::kCeval);
+  for (int k = 0; k < 4; ++k) {
+    const std::string letter(1, static_cast<char>('A' + k));
+    EXPECT_EQ(llama3.encode(" " + letter, false), (std::vector<int64_t>{mmlu[k]}));
+    EXPECT_EQ(llama3.encode(letter, false), (std::vector<int64_t>{ceval[k]}));
+  }
+}
+
+// Shots are dropped from the end while the prompt plus its longest continuation exceeds the context, as the
+// original MMLU evaluator crops: letter scoring reads the prompt's last position, so a prompt of exactly the
+// context keeps its shots.
+TEST(ChoicePrompt, FittedPromptDropsShotsOnlyBeyondTheContext) {
+  FQ_REQUIRE_SHARED();
+  const io::Tokenizer tok = io::Tokenizer::from_model_dir(test::shared_path("models/tiny-llama3"));
+  const ChoiceSubject s = subject(ChoiceBenchmark::kMmlu, "virology", 5);
+  const ChoiceQuestion q{"What?", {"w", "x", "y", "z"}, 2};
+  const std::vector<int64_t> whole = tok.encode(build_prompt(ChoiceBenchmark::kMmlu, s, q, 5), true);
+  const int64_t n = static_cast<int64_t>(whole.size());
+  int used = -1;
+  EXPECT_EQ(fitted_prompt(tok, ChoiceBenchmark::kMmlu, s, q, 5, n, {}, &used), whole);
+  EXPECT_EQ(used, 5);
+  EXPECT_EQ(fitted_prompt(tok, ChoiceBenchmark::kMmlu, s, q, 5, n - 1, {}, &used),
+            tok.encode(build_prompt(ChoiceBenchmark::kMmlu, s, q, 4), true));
+  EXPECT_EQ(used, 4);
+  const std::vector<std::vector<int64_t>> continuations = {{1}, {1, 2, 3}, {1}, {1, 2}};
+  fitted_prompt(tok, ChoiceBenchmark::kMmlu, s, q, 5, n + 3, continuations, &used);
+  EXPECT_EQ(used, 5);
+  fitted_prompt(tok, ChoiceBenchmark::kMmlu, s, q, 5, n + 2, continuations, &used);
+  EXPECT_EQ(used, 4);
+  test::expect_error([&] { fitted_prompt(tok, ChoiceBenchmark::kMmlu, s, q, 5, 8, {}, &used); },
+                     {"virology: a question alone takes", "more than the context of 8"});
 }
 
 // The prefix a subject's prompts share is the prompt without its question, and a prompt uses it only where
