@@ -62,9 +62,14 @@ ChoiceBenchmark parse_choice_benchmark(const std::string& name, const std::strin
 
 std::string choice_benchmark_name(ChoiceBenchmark b) { return b == ChoiceBenchmark::kMmlu ? "mmlu" : "ceval"; }
 
+std::string evaluated_split(ChoiceBenchmark b, const std::string& split) {
+  if (!split.empty()) return split;
+  return b == ChoiceBenchmark::kCeval ? "val" : "test";
+}
+
 std::vector<ChoiceSubject> load_choice_subjects(ChoiceBenchmark b, const ChoiceDataOptions& options, int shots) {
   const bool header = b == ChoiceBenchmark::kCeval;
-  const std::string split = options.split.empty() ? (header ? "val" : "test") : options.split;
+  const std::string split = evaluated_split(b, options.split);
   const fs::path split_dir = fs::path(options.dir) / split;
   FQ_CHECK(fs::is_directory(split_dir), choice_benchmark_name(b), " data: no directory '", split_dir.string(),
            "' (expected DIR/{dev,val,test}/<subject>_<split>.csv)");

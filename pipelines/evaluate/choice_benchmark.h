@@ -35,6 +35,10 @@ struct ChoiceDataOptions {
   int64_t limit = 0;                  // questions per subject (0: all)
 };
 
+// The split evaluated: `split`, or the benchmark's default where it is empty (MMLU test; C-Eval val, since
+// C-Eval withholds its test labels).
+std::string evaluated_split(ChoiceBenchmark b, const std::string& split);
+
 // Subjects in name order (or the order of `options.subjects`). Errors name the file and line (missing
 // directory, wrong field count, an answer that is not A-D, a C-Eval split without labels, a file without
 // questions), or list the split's subjects (an unknown name in `options.subjects`). With `shots` > 0 every

@@ -102,7 +102,7 @@ Json scores_json(const at::Tensor& scores) {
 Json task_arguments(const ChoiceTask& task, const EvalModel& model) {
   return Json{{"task", choice_benchmark_name(task.benchmark)},
               {"data", task.data.dir},
-              {"split", task.data.split},
+              {"split", evaluated_split(task.benchmark, task.data.split)},
               {"limit", task.data.limit},
               {"shots", task.shots},
               {"scoring", task.scoring == ChoiceScoring::kLetter ? "letter" : "loglik"},
@@ -255,6 +255,7 @@ Json run_choice_task(const io::Checkpoint& checkpoint, EvalForward& forward, con
   for (const ChoiceSubject& s : subjects) results[s.name] = done[s.name];
   Json report = aggregate_choice_results(results);
   report["task"] = choice_benchmark_name(task.benchmark);
+  report["split"] = arguments["split"];
   report["scoring"] = arguments["scoring"];
   report["shots"] = task.shots;
   report["subjects"] = results;

@@ -33,7 +33,7 @@ struct ChoiceTask {
 struct ChoiceTaskStopped {};
 
 // Collective over the ranks of `forward` (`model` is the one it runs, described in the state file). On rank 0:
-// {"task", "scoring", "shots", "subjects": {name: {category, correct, total, accuracy, min_shots, scores}},
+// {"task", "split", "scoring", "shots", "subjects": {name: {category, correct, total, accuracy, min_shots, scores}},
 //  "categories": {name: {correct, total, accuracy}}, "micro_accuracy", "macro_accuracy", "questions"};
 // elsewhere an empty object. Between subjects it checks for a stop request (ChoiceTaskStopped).
 Json run_choice_task(const io::Checkpoint& checkpoint, EvalForward& forward, const EvalModel& model,

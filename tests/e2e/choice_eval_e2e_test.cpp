@@ -63,6 +63,7 @@ TEST(ChoiceEvalE2E, LoglikAccuracyFarAboveChanceAndRtnLosesIt) {
               100 * fq["micro_accuracy"].get<double>());
   EXPECT_GT(fq["micro_accuracy"].get<double>(), fp["micro_accuracy"].get<double>() - 0.1);
   EXPECT_EQ(fp["questions"], 72);
+  EXPECT_EQ(fp["split"], "test");  // MMLU's default
   EXPECT_EQ(fp["subjects"].size(), 3u);
   EXPECT_EQ(fp["subjects"]["college_physics"]["category"], "STEM");
   EXPECT_EQ(fp["subjects"]["virology"]["category"], "other");
@@ -94,6 +95,7 @@ TEST(ChoiceEvalE2E, CevalLayoutAndLetterScoringMechanics) {
   ASSERT_FALSE(r.is_null());
   EXPECT_EQ(r["questions"], 16);
   EXPECT_EQ(r["scoring"], "letter");
+  EXPECT_EQ(r["split"], "val");  // C-Eval's default: its test labels are withheld
   EXPECT_EQ(r["subjects"]["college_physics"]["category"], "STEM");
   // The same report with --subjects: the finished subject comes from the state file, and the report holds only
   // the subjects asked for, though the state file holds both.
