@@ -48,16 +48,20 @@ std::string build_prompt(ChoiceBenchmark b, const ChoiceSubject& subject, const 
 
 std::vector<int64_t> fitted_prompt(const io::Tokenizer& tok, ChoiceBenchmark b, const ChoiceSubject& s,
                                    const ChoiceQuestion& q, int shots, int64_t max_tokens,
-                                   const std::vector<std::vector<int64_t>>& continuations, int* shots_used) {
-  size_t reserve = 0;
-  for (const auto& c : continuations) reserve = std::max(reserve, c.size());
+                                   const std::vector<std::vector<int64_t>>& continuations, int* shots_used,
+                                   int64_t* dropped_tokens) {
+  int64_t reserve = 0;
+  for (const auto& c : continuations) reserve = std::max(reserve, static_cast<int64_t>(c.size()));
+  // At least the prompt's last token must stay: its output predicts the answer.
+  FQ_CHECK(reserve < max_tokens, s.name, ": an answer of ", reserve, " tokens leaves no room for its question in the ",
+           "context of ", max_tokens, " tokens (--seqlen)");
   for (int k = std::min<int>(shots, static_cast<int>(s.dev.size()));; --k) {
     std::vector<int64_t> ids = tok.encode(build_prompt(b, s, q, k), true);
-    const int64_t needed = static_cast<int64_t>(ids.size() + reserve);
-    if (needed <= max_tokens || k == 0) {
-      FQ_CHECK(needed <= max_tokens, s.name, ": a question alone takes ", needed, " tokens, more than the context of ",
-               max_tokens);
+    const int64_t excess = static_cast<int64_t>(ids.size()) + reserve - max_tokens;
+    if (excess <= 0 || k == 0) {
       *shots_used = k;
+      *dropped_tokens = std::max<int64_t>(0, excess);
+      ids.erase(ids.begin(), ids.begin() + *dropped_tokens);
       return ids;
     }
   }

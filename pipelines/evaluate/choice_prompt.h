@@ -35,10 +35,13 @@ std::string build_prompt(ChoiceBenchmark b, const ChoiceSubject& subject, const 
 // first `shots` dev questions, dropped from the end while the prompt plus its longest continuation exceeds
 // `max_tokens`, as the original MMLU evaluator does (`while crop(prompt) != prompt: k -= 1`, its 2048-token
 // crop). Letter scoring has no continuation (`continuations` empty): a prompt of exactly `max_tokens` fits.
-// A question too long even without shots is an error naming the subject.
+// A question too long even without shots loses its first tokens (`*dropped_tokens` of them, else 0), as
+// lm-evaluation-harness truncates a context from the left; a continuation that alone fills `max_tokens` is
+// an error naming the subject.
 std::vector<int64_t> fitted_prompt(const io::Tokenizer& tok, ChoiceBenchmark b, const ChoiceSubject& s,
                                    const ChoiceQuestion& q, int shots, int64_t max_tokens,
-                                   const std::vector<std::vector<int64_t>>& continuations, int* shots_used);
+                                   const std::vector<std::vector<int64_t>>& continuations, int* shots_used,
+                                   int64_t* dropped_tokens);
 // What follows the prompt for option k: letter scoring " A" (MMLU) or "A" (C-Eval, no space after
 // 答案：); loglik scoring the option's text, after a space for MMLU.
 std::string answer_continuation(ChoiceBenchmark b, const ChoiceQuestion& q, int k, ChoiceScoring scoring);

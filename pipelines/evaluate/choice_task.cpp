@@ -198,6 +198,7 @@ Json run_choice_task(const io::Checkpoint& checkpoint, EvalForward& forward, con
     std::vector<Sequence> seqs;
     FewShotPrefixes prefixes(tok, task.benchmark, s);
     int min_shots = task.shots;
+    int64_t truncated = 0;  // questions that lost their first tokens (too long even without shots)
     for (size_t qi = 0; qi < s.eval.size(); ++qi) {
       const ChoiceQuestion& q = s.eval[qi];
       std::vector<std::vector<int64_t>> continuations;
@@ -209,9 +210,11 @@ Json run_choice_task(const io::Checkpoint& checkpoint, EvalForward& forward, con
         }
       }
       int used = 0;
+      int64_t dropped = 0;
       const std::vector<int64_t> prompt =
-          fitted_prompt(tok, task.benchmark, s, q, task.shots, task.max_tokens, continuations, &used);
+          fitted_prompt(tok, task.benchmark, s, q, task.shots, task.max_tokens, continuations, &used, &dropped);
       min_shots = std::min(min_shots, used);
+      truncated += dropped > 0;
       // Every read position (from the prompt's last token on) lies after the shared prefix.
       const int64_t shared = task.reuse_prefix ? prefixes.shared_tokens(used, prompt) : 0;
       if (task.scoring == ChoiceScoring::kLetter) {
@@ -239,11 +242,16 @@ Json run_choice_task(const io::Checkpoint& checkpoint, EvalForward& forward, con
                         {"total", total},
                         {"accuracy", total > 0 ? static_cast<double>(correct) / total : 0.0},
                         {"min_shots", min_shots},
+                        {"truncated_questions", truncated},
                         {"scores", scores_json(scores)}};
     if (!task.state_path.empty()) write_json_file_atomic(task.state_path, Json{{"arguments", arguments}, {"subjects", done}});
     questions_done += total;
     questions_this_run += total;
     const double rate = work.seconds() / std::max<int64_t>(1, questions_this_run);
+    if (truncated > 0) {
+      log::warn("eval", "questions too long even without shots lost their first tokens",
+                {{"subject", s.name}, {"questions", truncated}, {"context", task.max_tokens}});
+    }
     log::info("eval", "subject done",
               {{"subject", s.name}, {"n", progress}, {"accuracy", done[s.name]["accuracy"].get<double>()}, {"questions", total},
                {"elapsed", log::format_duration(clock.seconds())},

@@ -245,7 +245,7 @@ TEST(ChoicePrompt, AnswerTokensAsTheTokenizerSplitsThemAfterThePrompt) {
 
 // Shots are dropped from the end while the prompt plus its longest continuation exceeds the context, as the
 // original MMLU evaluator crops: letter scoring reads the prompt's last position, so a prompt of exactly the
-// context keeps its shots.
+// context keeps its shots. A question too long without shots is truncated from the left.
 TEST(ChoicePrompt, FittedPromptDropsShotsOnlyBeyondTheContext) {
   FQ_REQUIRE_SHARED();
   const io::Tokenizer tok = io::Tokenizer::from_model_dir(test::shared_path("models/tiny-llama3"));
@@ -254,18 +254,30 @@ TEST(ChoicePrompt, FittedPromptDropsShotsOnlyBeyondTheContext) {
   const std::vector<int64_t> whole = tok.encode(build_prompt(ChoiceBenchmark::kMmlu, s, q, 5), true);
   const int64_t n = static_cast<int64_t>(whole.size());
   int used = -1;
-  EXPECT_EQ(fitted_prompt(tok, ChoiceBenchmark::kMmlu, s, q, 5, n, {}, &used), whole);
+  int64_t dropped = -1;
+  EXPECT_EQ(fitted_prompt(tok, ChoiceBenchmark::kMmlu, s, q, 5, n, {}, &used, &dropped), whole);
   EXPECT_EQ(used, 5);
-  EXPECT_EQ(fitted_prompt(tok, ChoiceBenchmark::kMmlu, s, q, 5, n - 1, {}, &used),
+  EXPECT_EQ(dropped, 0);
+  EXPECT_EQ(fitted_prompt(tok, ChoiceBenchmark::kMmlu, s, q, 5, n - 1, {}, &used, &dropped),
             tok.encode(build_prompt(ChoiceBenchmark::kMmlu, s, q, 4), true));
   EXPECT_EQ(used, 4);
   const std::vector<std::vector<int64_t>> continuations = {{1}, {1, 2, 3}, {1}, {1, 2}};
-  fitted_prompt(tok, ChoiceBenchmark::kMmlu, s, q, 5, n + 3, continuations, &used);
+  fitted_prompt(tok, ChoiceBenchmark::kMmlu, s, q, 5, n + 3, continuations, &used, &dropped);
   EXPECT_EQ(used, 5);
-  fitted_prompt(tok, ChoiceBenchmark::kMmlu, s, q, 5, n + 2, continuations, &used);
+  fitted_prompt(tok, ChoiceBenchmark::kMmlu, s, q, 5, n + 2, continuations, &used, &dropped);
   EXPECT_EQ(used, 4);
-  test::expect_error([&] { fitted_prompt(tok, ChoiceBenchmark::kMmlu, s, q, 5, 8, {}, &used); },
-                     {"virology: a question alone takes", "more than the context of 8"});
+  // Too long even without shots: the 0-shot prompt loses its first tokens (lm-evaluation-harness's left
+  // truncation), leaving the longest continuation room in the context.
+  const std::vector<int64_t> zero_shot = tok.encode(build_prompt(ChoiceBenchmark::kMmlu, s, q, 0), true);
+  ASSERT_GT(zero_shot.size(), 8u);
+  const std::vector<int64_t> kept(zero_shot.end() - 5, zero_shot.end());
+  EXPECT_EQ(fitted_prompt(tok, ChoiceBenchmark::kMmlu, s, q, 5, 8, continuations, &used, &dropped), kept);
+  EXPECT_EQ(used, 0);
+  EXPECT_EQ(dropped, static_cast<int64_t>(zero_shot.size()) - 5);
+  EXPECT_EQ(fitted_prompt(tok, ChoiceBenchmark::kMmlu, s, q, 5, 8, {}, &used, &dropped),
+            std::vector<int64_t>(zero_shot.end() - 8, zero_shot.end()));
+  test::expect_error([&] { fitted_prompt(tok, ChoiceBenchmark::kMmlu, s, q, 5, 3, continuations, &used, &dropped); },
+                     {"virology: an answer of 3 tokens", "context of 3 tokens"});
 }
 
 // The prefix a subject's prompts share is the prompt without its question, and a prompt uses it only where
