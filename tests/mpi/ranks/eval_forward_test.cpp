@@ -11,6 +11,7 @@
 #include <cstdio>
 
 #include "tests/mpi/ranks/mpi_test_world.h"
+#include "tests/support/numbered_rows.h"
 #include "tests/support/shared_dir.h"
 
 namespace fq::pipelines {
@@ -22,13 +23,6 @@ using test::world;
 // per-token quantizers, so only float summation order differs, unless it moves a 4-bit code; measured
 // 1.6e-7 on tiny-llama3, 2.2e-7 on tiny-deepseek-v3; a wrong position or key moves them by ~1).
 constexpr double kPrefixedVsWholeTol = 1e-4;
-
-// Per row: its number among all rows, then the logits of its last position (which read every position).
-at::Tensor numbered_last_logits(const model::OutputHead& head, int64_t first_row, const at::Tensor& ids,
-                                const at::Tensor& hidden) {
-  const at::Tensor numbers = at::arange(first_row, first_row + ids.size(0), at::kDouble).unsqueeze(1);
-  return at::cat({numbers, head.logits(hidden.select(1, -1)).to(at::kCPU, at::kDouble)}, 1);
-}
 
 TEST(EvalForward, PipelineGivesTheRowsOfTheLayerByLayerWalk) {
   FQ_REQUIRE_RANKS(2);
@@ -53,7 +47,7 @@ TEST(EvalForward, PipelineGivesTheRowsOfTheLayerByLayerWalk) {
     EvalModel pipelined_model(checkpoint, EvalMethod::kRtn, "", w4a4, flat::QuantBackend::kFake);
     EvalForward pipeline(checkpoint, pipelined_model, options, LayerResidency::kAuto, &world());
     EXPECT_EQ(pipeline.ranks(), world().size());
-    const at::Tensor got = pipeline.run(walks, numbered_last_logits);
+    const at::Tensor got = pipeline.run(walks, test::numbered_last_logits);
     const flat::WeightMemory memory = pipeline.weight_memory();
     if (!world().is_root()) {
       EXPECT_FALSE(got.defined());
@@ -61,13 +55,13 @@ TEST(EvalForward, PipelineGivesTheRowsOfTheLayerByLayerWalk) {
     }
     EvalModel walked_model(checkpoint, EvalMethod::kRtn, "", w4a4, flat::QuantBackend::kFake);
     EvalForward walk(checkpoint, walked_model, options, LayerResidency::kStream);
-    const at::Tensor want = walk.run(walks, numbered_last_logits);
+    const at::Tensor want = walk.run(walks, test::numbered_last_logits);
     ASSERT_EQ(got.sizes(), want.sizes()) << name;
     EXPECT_TRUE(at::equal(got.select(1, 0), at::arange(25, at::kDouble))) << name << ": rows out of order";
     EXPECT_TRUE(at::equal(got, want)) << name << ": max difference " << (got - want).abs().max().item<double>();
     // The prefix is used: the rows after it score as their whole sequences would.
     const at::Tensor whole_ids = at::cat({prefix.unsqueeze(0).expand({5, 17}), prefixed_rows}, 1);
-    const at::Tensor whole = walk.run({TokenWalk{{at::Tensor(), whole_ids}}}, numbered_last_logits);
+    const at::Tensor whole = walk.run({TokenWalk{{at::Tensor(), whole_ids}}}, test::numbered_last_logits);
     const at::Tensor a = got.narrow(0, 7, 5).narrow(1, 1, vocab), b = whole.narrow(1, 1, vocab);
     const double rel = ((a - b).norm() / b.norm()).item<double>();
     std::printf("[ measure  ] %s: prefixed rows vs whole sequences, relative L2 of the logits %.2e\n", name.c_str(),
@@ -76,7 +70,7 @@ TEST(EvalForward, PipelineGivesTheRowsOfTheLayerByLayerWalk) {
     // The stem is used: the rows of its group score as their whole sequences would.
     const at::Tensor stemmed_whole_ids = at::cat(
         {prefix.unsqueeze(0).expand({4, 17}), stem.unsqueeze(0).expand({4, 6}), stemmed_rows.narrow(0, 0, 4)}, 1);
-    const at::Tensor stemmed_whole = walk.run({TokenWalk{{at::Tensor(), stemmed_whole_ids}}}, numbered_last_logits);
+    const at::Tensor stemmed_whole = walk.run({TokenWalk{{at::Tensor(), stemmed_whole_ids}}}, test::numbered_last_logits);
     const at::Tensor c = got.narrow(0, 18, 4).narrow(1, 1, vocab), d = stemmed_whole.narrow(1, 1, vocab);
     const double stem_rel = ((c - d).norm() / d.norm()).item<double>();
     std::printf("[ measure  ] %s: rows after a prefix and a stem vs whole sequences, relative L2 of the logits %.2e\n",

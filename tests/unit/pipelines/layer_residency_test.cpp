@@ -11,17 +11,11 @@
 #include "lib/io/checkpoint.h"
 #include "pipelines/evaluate/eval_forward.h"
 #include "tests/support/expect_error.h"
+#include "tests/support/numbered_rows.h"
 #include "tests/support/shared_dir.h"
 
 namespace fq::pipelines {
 namespace {
-
-// Per row: its number among all rows, then the logits of its last position (which read every position).
-at::Tensor numbered_last_logits(const model::OutputHead& head, int64_t first_row, const at::Tensor& ids,
-                                const at::Tensor& hidden) {
-  const at::Tensor numbers = at::arange(first_row, first_row + ids.size(0), at::kDouble).unsqueeze(1);
-  return at::cat({numbers, head.logits(hidden.select(1, -1)).to(at::kCPU, at::kDouble)}, 1);
-}
 
 TEST(LayerResidency, ResidentLayersGiveTheRowsOfTheStreamedWalkOnEveryCall) {
   FQ_REQUIRE_SHARED();
@@ -45,8 +39,8 @@ TEST(LayerResidency, ResidentLayersGiveTheRowsOfTheStreamedWalkOnEveryCall) {
     EvalModel streamed_model(checkpoint, EvalMethod::kRtn, "", w4a4, flat::QuantBackend::kFake);
     EvalForward streamed(checkpoint, streamed_model, options, LayerResidency::kStream);
     for (const auto* walks : {&first_call, &second_call}) {
-      const at::Tensor got = resident.run(*walks, numbered_last_logits);
-      const at::Tensor want = streamed.run(*walks, numbered_last_logits);
+      const at::Tensor got = resident.run(*walks, test::numbered_last_logits);
+      const at::Tensor want = streamed.run(*walks, test::numbered_last_logits);
       ASSERT_EQ(got.sizes(), want.sizes()) << name;
       EXPECT_TRUE(at::equal(got.select(1, 0), at::arange(got.size(0), at::kDouble))) << name << ": rows out of order";
       EXPECT_TRUE(at::equal(got, want)) << name << ": max difference " << (got - want).abs().max().item<double>();
