@@ -190,7 +190,7 @@ at::Tensor FrozenLayer::quantize_weight(const at::Tensor& w64) const {
   if (!spec.enabled()) return w64;
   quant::QuantParams p = options_.weight_mse ? quant::weight_quant_params_mse(w64, spec)
                                              : quant::weight_quant_params(w64, spec);
-  return quant::fake_quantize(w64, p, spec);
+  return quant::fake_quantize_no_grad(w64, p, spec);
 }
 
 void FrozenLayer::keep_online(LinearGroup group, const TransformMatrices& m, c10::ScalarType dtype) {

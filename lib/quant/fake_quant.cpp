@@ -101,6 +101,20 @@ at::Tensor fake_quantize(const at::Tensor& x, const QuantParams& params, const Q
   return out.reshape(x.sizes()).to(x.scalar_type());
 }
 
+at::Tensor fake_quantize_no_grad(const at::Tensor& x, const QuantParams& params, const QuantSpec& spec) {
+  at::NoGradGuard no_grad;
+  const at::Tensor rows = as_groups(x, spec);
+  FQ_CHECK(rows.scalar_type() == x.scalar_type(), "fake_quantize_no_grad: float32 or float64 input, got ",
+           x.scalar_type());
+  at::Tensor out = rows / params.scale;
+  out.round_();
+  if (!spec.symmetric) out.add_(params.zero);
+  out.clamp_(static_cast<double>(spec.min_code()), static_cast<double>(spec.max_code()));
+  if (!spec.symmetric) out.sub_(params.zero);
+  out.mul_(params.scale);
+  return out.reshape(x.sizes());
+}
+
 at::Tensor quantize_codes(const at::Tensor& x, const QuantParams& params, const QuantSpec& spec) {
   at::Tensor rows = as_groups(x, spec);
   at::Tensor q = at::round(rows / params.scale);

@@ -41,6 +41,11 @@ QuantParams weight_quant_params_mse(const at::Tensor& w, const QuantSpec& spec, 
 
 // quantize-dequantize with given params (STE rounding). Output has x's dtype.
 at::Tensor fake_quantize(const at::Tensor& x, const QuantParams& params, const QuantSpec& spec);
+// fake_quantize's values without autograd, for frozen weights: the same operations in the same order on one
+// new tensor (x / s, then rounded, clamped and rescaled in place) instead of one per operation, where the
+// straight-through estimator alone costs three passes (its forward value is round's for finite inputs, up to
+// the sign of a zero). Output has x's dtype (float32 or float64).
+at::Tensor fake_quantize_no_grad(const at::Tensor& x, const QuantParams& params, const QuantSpec& spec);
 
 // Integer codes (no STE): clamp(round(x/s) [+ z]) as int8 (symmetric) or uint8 (asymmetric).
 at::Tensor quantize_codes(const at::Tensor& x, const QuantParams& params, const QuantSpec& spec);

@@ -84,6 +84,37 @@ TEST(FakeQuant, GroupsQuantizeIndependently) {
   EXPECT_THROW(fake_quantize_activation(x, {4, false, 48}), Error);
 }
 
+// The frozen-weight form gives fake_quantize's values (at::equal: a zero may differ in sign only) for weights
+// with outlier channels, every rounding tie k + 1/2, per channel and in groups, symmetric and asymmetric, 2-8
+// bits, float64 and float32, all-zero rows included.
+TEST(FakeQuant, NoGradFormEqualsTheStraightThroughForm) {
+  at::manual_seed(17);
+  for (const c10::ScalarType dtype : {at::kDouble, at::kFloat}) {
+    at::Tensor w = at::randn({48, 64}, f64());
+    w.select(1, 5).mul_(40);  // an outlier input channel
+    w[3].zero_();
+    // Row 7 at symmetric 4 bits: max |w| = 7 gives scale 1, so w / s = w and the ties k + 1/2 stay exact.
+    w[7].narrow(0, 0, 14).copy_(at::arange(-7, 7, f64()) + 0.5);
+    w[7][14] = 7.0;
+    w[7].narrow(0, 15, 49).clamp_(-6.9, 6.9);
+    w = w.to(dtype);
+    for (const int bits : {2, 4, 8}) {
+      for (const bool symmetric : {true, false}) {
+        for (const int64_t group : {int64_t{0}, int64_t{16}}) {
+          const QuantSpec spec{bits, symmetric, group};
+          const QuantParams p = weight_quant_params(w, spec);
+          const at::Tensor want = fake_quantize(w, p, spec);
+          const at::Tensor got = fake_quantize_no_grad(w, p, spec);
+          EXPECT_EQ(got.scalar_type(), dtype);
+          EXPECT_TRUE(at::equal(got, want)) << "bits " << bits << (symmetric ? " sym" : " asym") << " group "
+                                            << group << " " << dtype << ": max difference "
+                                            << (got - want).abs().max().item<double>();
+        }
+      }
+    }
+  }
+}
+
 TEST(FakeQuant, StraightThroughGradientIsIdentityInsideTheRange) {
   at::Tensor x = at::linspace(-0.9, 0.9, 19, f64()).reshape({1, 19}).set_requires_grad(true);
   QuantSpec spec{4, true, 0};
