@@ -12,11 +12,11 @@
 #include "cluster/stop_signals.h"
 #include "cluster/tensor_stream.h"
 #include "cluster/tensor_transfer.h"
+#include "kernels/device_memory.h"
 #include "lib/core/error.h"
 #include "lib/core/log.h"
 #include "lib/core/stop_flag.h"
 #include "lib/core/stopwatch.h"
-#include "kernels/device_memory.h"
 #include "lib/model/resident_layers.h"
 #include "pipelines/run/layer_cost.h"
 

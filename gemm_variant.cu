@@ -1,0 +1,318 @@
+// W4A4 GEMM with Hopper warpgroup MMA (wgmma, sm_90a), int8 MMA fed from int4.
+//
+// CTA tile 128 x 256, two warpgroups of 64 rows each, 128 k per step.
+//   Packed tiles (A: 128 rows x 64 bytes, B: 256 rows x 64 bytes per step) stream into a ring of kStages
+//     shared-memory stages with cp.async, kStages - 1 steps ahead of the MMA, so that the global-load latency
+//     hides behind several steps of tensor-core work. Each thread copies exactly the packed bytes it later
+//     reads (its two A fragment rows' 16-byte chunks, its weight row's 64 bytes), so a stage needs only the
+//     thread's own cp.async.wait_group, never a barrier.
+//   A (activations): each thread expands its fragment words in registers; wgmma reads A from registers.
+//   B (weights): each thread expands its weight row to int8 and stores it as one 128-byte line of the
+//     128-byte-swizzled K-major layout that wgmma reads from shared memory (three buffers).
+// k is permuted inside each 128-wide step (the same way for A and B, so the sum is unchanged): lane c of a
+// quad takes the packed bytes [16c, 16c+16) = 4 words; word j feeds 32-wide k-step j, its even codes the
+// fragment slots [4c, 4c+4), its odd codes [16+4c, 16+4c+4) (int4_lo_x16 / int4_hi_x16).
+// Each wgmma is its own commit group and three stay in flight across step boundaries (the main loop has no
+// drain); meanwhile the threads fetch step t + kStages - 1, expand B(t + 1) into a free buffer and A's next
+// fragments into registers whose last reader has retired. The loop body has no branches: ptxas serialises
+// every wgmma of the kernel (C7513) when control flow sits between a wgmma and the wait that retires it. Tiles are rasterised in groups of 8 row tiles that walk all
+// column tiles together, so that a wave reuses its weight tiles from L2.
+// History (docs/BENCHMARKS.md): loading the packed operands straight into registers two steps ahead ran at
+// ~720-830 TOPS, 57% of the stall cycles waiting on those loads; an interleaved (no-swizzle) B layout with
+// column tiles fastest ran within +-7% of the swizzled one and was dropped.
+
+#include "kernels/cuda/cuda_check.cuh"
+#include "kernels/cuda/sm80_primitives.cuh"
+#include "kernels/cuda/sm90_primitives.cuh"
+#include "kernels/cuda/w4a4_gemm.cuh"
+#include "kernels/cuda/w4a4_gemm_tile.cuh"
+
+namespace fq::kernels::gpu {
+namespace {
+
+constexpr int kBM = 128;
+constexpr int kBN = 256;
+constexpr int kBK = 128;
+constexpr int kThreads = 256;                 // two warpgroups; thread t also expands weight row t
+constexpr int kLineBytes = kBK;               // one weight row's int8 values of a step
+constexpr int kAtomBytes = 8 * kLineBytes;    // a swizzle atom: 8 lines
+constexpr int kTileBytes = kBN * kLineBytes;  // the int8 B tile of one step
+constexpr int kPackedABytes = kBM * kBK / 2;            // packed A of one step
+constexpr int kStageBytes = kPackedABytes + kBN * kBK / 2;  // + packed B
+constexpr int kStages = 4;                                // steps of packed data in flight
+constexpr int kBBuffers = 3;  // expanded B tiles: read by steps t and t - 1 (its last wgmmas), written for t + 1
+// Expanded B buffers (1024-byte aligned atoms first), the packed stages, slack to align the atoms.
+constexpr int kSmemBytes = kBBuffers * kTileBytes + kStages * kStageBytes + kAtomBytes;
+constexpr int kRasterGroup = 8;               // row tiles per rasterisation group
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+
+// Shared-memory matrix descriptor of the int8 B tile, K-major with 128-byte swizzle, in 16-byte units: each
+// weight row's 128 k-values of a step form one 128-byte line, 8 lines an atom of 1024 bytes whose 16-byte
+// chunks are XOR-ed with the line index (chunk' = chunk ^ (row % 8)). k-step j starts 32 bytes into the line
+// (the hardware applies the XOR to the full address); atoms are 1024 bytes apart (stride byte offset); the
+// leading byte offset is unused with swizzling (1 by convention); layout type 1 = 128-byte swizzle.
+__device__ __forceinline__ uint64_t swizzled_desc(const void* tile_base, int step) {
+  uint64_t desc = ((static_cast<uint64_t>(smem_addr(tile_base)) + 32 * step) & 0x3FFFF) >> 4;
+  desc |= uint64_t{1} << 16;
+  desc |= static_cast<uint64_t>(kAtomBytes >> 4) << 32;
+  desc |= uint64_t{1} << 62;
+  return desc;
+}
+
+// D[64 x 256] += A[64 x 32] (registers) * B[32 x 256] (shared memory), int32; ATYPE "s8" or "u8". The
+// immediate scale-d 1 accumulates (the accumulators start at zero); a predicate set inside the asm would be a
+// non-wgmma instruction inside the pipeline stage and serialise it.
+#define FQ_WGMMA_M64N256K32_RS(ATYPE, d, a, desc_b) \
+  asm volatile( \
+      "wgmma.mma_async.sync.aligned.m64n256k32.s32." ATYPE ".s8 " \
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, " \
+      "%20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, " \
+      "%38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, " \
+      "%56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, " \
+      "%74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, " \
+      "%92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, " \
+      "%108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, " \
+      "%123, %124, %125, %126, %127}, {%128, %129, %130, %131}, %132, 1;\n" \
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]), \
+        "+r"(d[8]), "+r"(d[9]), "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15]), \
+        "+r"(d[16]), "+r"(d[17]), "+r"(d[18]), "+r"(d[19]), "+r"(d[20]), "+r"(d[21]), "+r"(d[22]), \
+        "+r"(d[23]), "+r"(d[24]), "+r"(d[25]), "+r"(d[26]), "+r"(d[27]), "+r"(d[28]), "+r"(d[29]), \
+        "+r"(d[30]), "+r"(d[31]), "+r"(d[32]), "+r"(d[33]), "+r"(d[34]), "+r"(d[35]), "+r"(d[36]), \
+        "+r"(d[37]), "+r"(d[38]), "+r"(d[39]), "+r"(d[40]), "+r"(d[41]), "+r"(d[42]), "+r"(d[43]), \
+        "+r"(d[44]), "+r"(d[45]), "+r"(d[46]), "+r"(d[47]), "+r"(d[48]), "+r"(d[49]), "+r"(d[50]), \
+        "+r"(d[51]), "+r"(d[52]), "+r"(d[53]), "+r"(d[54]), "+r"(d[55]), "+r"(d[56]), "+r"(d[57]), \
+        "+r"(d[58]), "+r"(d[59]), "+r"(d[60]), "+r"(d[61]), "+r"(d[62]), "+r"(d[63]), "+r"(d[64]), \
+        "+r"(d[65]), "+r"(d[66]), "+r"(d[67]), "+r"(d[68]), "+r"(d[69]), "+r"(d[70]), "+r"(d[71]), \
+        "+r"(d[72]), "+r"(d[73]), "+r"(d[74]), "+r"(d[75]), "+r"(d[76]), "+r"(d[77]), "+r"(d[78]), \
+        "+r"(d[79]), "+r"(d[80]), "+r"(d[81]), "+r"(d[82]), "+r"(d[83]), "+r"(d[84]), "+r"(d[85]), \
+        "+r"(d[86]), "+r"(d[87]), "+r"(d[88]), "+r"(d[89]), "+r"(d[90]), "+r"(d[91]), "+r"(d[92]), \
+        "+r"(d[93]), "+r"(d[94]), "+r"(d[95]), "+r"(d[96]), "+r"(d[97]), "+r"(d[98]), "+r"(d[99]), \
+        "+r"(d[100]), "+r"(d[101]), "+r"(d[102]), "+r"(d[103]), "+r"(d[104]), "+r"(d[105]), "+r"(d[106]), \
+        "+r"(d[107]), "+r"(d[108]), "+r"(d[109]), "+r"(d[110]), "+r"(d[111]), "+r"(d[112]), "+r"(d[113]), \
+        "+r"(d[114]), "+r"(d[115]), "+r"(d[116]), "+r"(d[117]), "+r"(d[118]), "+r"(d[119]), "+r"(d[120]), \
+        "+r"(d[121]), "+r"(d[122]), "+r"(d[123]), "+r"(d[124]), "+r"(d[125]), "+r"(d[126]), "+r"(d[127]) \
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b));
+
+// Re-defines the four words for the compiler (no instruction), so that what reads them stays after this point.
+__device__ __forceinline__ void fence_words(uint4& v) {
+  fence_operand(v.x);
+  fence_operand(v.y);
+  fence_operand(v.z);
+  fence_operand(v.w);
+}
+
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+__device__ __forceinline__ uint32_t word(const uint4& v, int j) {
+  return j == 0 ? v.x : (j == 1 ? v.y : (j == 2 ? v.z : v.w));
+}
+
+template <bool kASigned>
+__global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4GemmArgs args) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ __align__(1024) uint8_t smem_raw[];
+  // Swizzle atoms need 1024-byte alignment; the launch reserves the slack.
+  uint8_t* smem = smem_raw + ((kAtomBytes - (smem_addr(smem_raw) % kAtomBytes)) % kAtomBytes);
+  uint8_t* stages = smem + kBBuffers * kTileBytes;
+  // Grouped rasterisation (as Triton's GROUP_SIZE_M): blocks walk kRasterGroup row tiles x all column tiles.
+  const int64_t col_tiles = ceil_div(args.n, kBN);
+  const int64_t row_tiles = gridDim.x / col_tiles;
+  const int64_t width = kRasterGroup * col_tiles;
+  const int64_t first = blockIdx.x / width * kRasterGroup;
+  const int64_t group_rows = row_tiles - first < kRasterGroup ? row_tiles - first : kRasterGroup;
+  const int64_t row_tile = first + (blockIdx.x % width) % group_rows;
+  const int64_t col_tile = (blockIdx.x % width) / group_rows;
+  RowTile tile;
+  if (!locate_row_tile<kBM>(args, row_tile, &tile)) return;
+  const int64_t n0 = col_tile * kBN;
+  const int64_t row_bytes = args.k / 2;
+  const int64_t rows_left = tile.row_end - tile.row0;
+  const int64_t cols_left = args.n - n0;
+  const int rows_a = static_cast<int>(rows_left < kBM ? rows_left : kBM);
+  const int rows_b = static_cast<int>(cols_left < kBN ? cols_left : kBN);
+  const int ktiles = static_cast<int>(ceil_div(args.k, kBK));
+
+  const int tid = threadIdx.x;
+  const int lane = tid % 32;
+  const int quad = lane % 4;
+  const int warp_row0 = (tid / 128) * 64 + ((tid / 32) % 4) * 16 + lane / 4;  // fragment row g (and g + 8)
+  const uint8_t* a_row0 = args.a + (tile.row0 + warp_row0) * row_bytes + 16 * quad;
+  const uint8_t* a_row1 = a_row0 + 8 * row_bytes;
+  const uint8_t* b_row = args.b + (tile.expert * args.n + n0 + tid) * row_bytes;
+  const bool a_valid0 = warp_row0 < rows_a;
+  const bool a_valid1 = warp_row0 + 8 < rows_a;
+  const bool b_valid = tid < rows_b;
+  // Where this thread's packed bytes sit in a stage: its A chunks at rows g and g + 8, and its weight row,
+  // whose 16-byte chunk q goes to slot q ^ ((tid / 2) % 4) so that the 8 lanes of a shared-memory phase,
+  // reading chunk q of 8 consecutive rows, hit distinct banks.
+  const int a_off0 = warp_row0 * (kBK / 2) + 16 * quad;
+  const int a_off1 = a_off0 + 8 * (kBK / 2);
+  const int b_off = kPackedABytes + tid * (kBK / 2);
+  const int b_swz = (tid / 2) % 4;
+  // This thread's expanded weight row is line tid % 8 of atom tid / 8.
+  uint8_t* b_line = smem + (tid / 8) * kAtomBytes + (tid % 8) * kLineBytes;
+
+  // Packed data of step kt into its stage (zero-filled outside the operands); always one commit group, so
+  // that the wait counts below hold at the tail.
+  auto fetch_step = [&](int kt) {
+    // Past the last step the copies are zero-fills (no branch: the main loop calls this with wgmmas in flight).
+    const bool in_range = kt < ktiles;
+    uint8_t* st = stages + (kt % kStages) * kStageBytes;
+    const int64_t kbyte = static_cast<int64_t>(kt) * (kBK / 2);
+    const bool a_in_k = in_range && kbyte + 16 * quad < row_bytes;  // K % 32 == 0: chunks are whole
+    const bool a0 = a_valid0 && a_in_k;
+    const bool a1 = a_valid1 && a_in_k;
+    cp_async_16(st + a_off0, a0 ? a_row0 + kbyte : args.a, a0);
+    cp_async_16(st + a_off1, a1 ? a_row1 + kbyte : args.a, a1);
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const bool b = b_valid && in_range && kbyte + 16 * q < row_bytes;
+      cp_async_16(st + b_off + 16 * (q ^ b_swz), b ? b_row + kbyte + 16 * q : args.b, b);
+    }
+    cp_async_commit();
+  };
+  auto expand_b = [&](int kt, int buf) {
+    const uint8_t* st = stages + (kt % kStages) * kStageBytes + b_off;
+    uint4 p[4];
+#pragma unroll
+    for (int q = 0; q < 4; ++q) p[q] = *reinterpret_cast<const uint4*>(st + 16 * (q ^ b_swz));
+    uint8_t* line = b_line + buf * kTileBytes;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const uint4 lo = make_uint4(int4_lo_x16(word(p[0], j)), int4_lo_x16(word(p[1], j)),
+                                  int4_lo_x16(word(p[2], j)), int4_lo_x16(word(p[3], j)));
+      const uint4 hi = make_uint4(int4_hi_x16(word(p[0], j)), int4_hi_x16(word(p[1], j)),
+                                  int4_hi_x16(word(p[2], j)), int4_hi_x16(word(p[3], j)));
+      // k-step j = 16-byte chunks 2j (even codes) and 2j + 1 (odd codes) of the line, swizzled.
+      *reinterpret_cast<uint4*>(line + (((2 * j) ^ (tid % 8)) * 16)) = lo;
+      *reinterpret_cast<uint4*>(line + (((2 * j + 1) ^ (tid % 8)) * 16)) = hi;
+    }
+  };
+
+  // A fragments of k-block j of a step from the thread's packed words (word j of its two row chunks).
+  auto expand_a = [](uint32_t (&f)[4], const uint4& p0, const uint4& p1, int j) {
+    f[0] = int4_lo_x16(word(p0, j));
+    f[1] = int4_lo_x16(word(p1, j));
+    f[2] = int4_hi_x16(word(p0, j));
+    f[3] = int4_hi_x16(word(p1, j));
+  };
+  auto packed_a = [&](int kt, uint4* p0, uint4* p1) {
+    const uint8_t* st = stages + (kt % kStages) * kStageBytes;
+    *p0 = *reinterpret_cast<const uint4*>(st + a_off0);
+    *p1 = *reinterpret_cast<const uint4*>(st + a_off1);
+  };
+
+  int acc[128];
+#pragma unroll
+  for (int i = 0; i < 128; ++i) acc[i] = 0;
+
+  for (int kt = 0; kt < kStages - 1; ++kt) fetch_step(kt);
+  cp_async_wait<kStages - 2>();  // step 0 has landed
+  expand_b(0, 0);
+  uint4 pa0, pa1;
+  packed_a(0, &pa0, &pa1);
+  uint32_t frag[4][4];  // [k-block][register]
+  expand_a(frag[0], pa0, pa1, 0);
+  fence_proxy_async();
+  __syncthreads();
+#pragma unroll
+  for (int i = 0; i < 128; ++i) fence_operand(acc[i]);
+
+  // One commit group per wgmma, and wait_group 3 after each: the tensor cores always have the last three
+  // in flight, across step boundaries too (no drain per step). After committing (t, j) the wait retires
+  // (t - 1, j + 1), the last reader of frag[j + 1], which then takes step t's k-block j + 1 (after (t, 3):
+  // frag[0] takes step t + 1's k-block 0). Every fragment register is so written only after its reader
+  // retired, as CUTLASS's mixed-input mainloop does; ptxas serialises every wgmma of the kernel when a
+  // register of a wgmma still in flight is written. During step t the thread fetches step t + kStages - 1
+  // (into the stage step t - 1 used) and expands B(t + 1) into buffer (t + 1) % 3: step t - 2, its last
+  // reader, retired in both warpgroups before the barrier that ended step t - 1.
+  int b_buf = 0;  // t % kBBuffers
+#pragma unroll 1
+  for (int t = 0; t < ktiles; ++t) {
+    const uint8_t* tile_b = smem + b_buf * kTileBytes;
+    const int next_buf = b_buf + 1 == kBBuffers ? 0 : b_buf + 1;
+    uint4 na0, na1;  // step t + 1's packed A words
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      uint64_t desc = swizzled_desc(tile_b, j);
+      // Pinned before the fence: an input defined between a wgmma's fence and its issue serialises them.
+      fence_operand(desc);
+#pragma unroll
+      for (int r = 0; r < 4; ++r) fence_operand(frag[j][r]);
+      wgmma_fence();
+      if constexpr (kASigned) {
+        FQ_WGMMA_M64N256K32_RS("s8", acc, frag[j], desc);
+      } else {
+        FQ_WGMMA_M64N256K32_RS("u8", acc, frag[j], desc);
+      }
+      wgmma_commit();
+      wgmma_wait<3>();
+      if (j == 0) fetch_step(t + kStages - 1);
+      if (j == 1) {
+        cp_async_wait<kStages - 2>();  // step t + 1 has landed
+        // Past the last step this expands a zero-filled stage into a buffer nothing reads (no branch).
+        expand_b(t + 1, next_buf);
+        packed_a(t + 1, &na0, &na1);
+      }
+      // The expansion below only reads registers: without re-defining its inputs after the wait, the compiler
+      // hoists it above the wait, into the in-flight wgmmas' pipeline stage.
+      if (j < 3) {
+        fence_words(pa0);
+        fence_words(pa1);
+        expand_a(frag[j + 1], pa0, pa1, j + 1);
+      } else {
+        fence_words(na0);
+        fence_words(na1);
+        expand_a(frag[0], na0, na1, 0);
+        pa0 = na0;
+        pa1 = na1;
+      }
+    }
+    fence_proxy_async();
+    __syncthreads();  // B(t + 1) is whole for both warpgroups
+    b_buf = next_buf;
+  }
+  wgmma_wait<0>();
+#pragma unroll
+  for (int i = 0; i < 128; ++i) fence_operand(acc[i]);
+
+  // Accumulator i of a thread: row g + 8 * ((i / 2) % 2), column 8 * (i / 4) + 2 * quad + i % 2.
+#pragma unroll
+  for (int i = 0; i < 128; i += 2) {
+    const int r = warp_row0 + 8 * ((i / 2) % 2);
+    const int64_t col = n0 + 8 * (i / 4) + 2 * quad;
+    if (r < rows_a && col < args.n) store_output_pair(args, tile, tile.row0 + r, col, acc[i], acc[i + 1]);
+  }
+#else
+  __trap();  // built without sm_90a: wgmma_available() keeps the host from launching this
+#endif
+}
+
+template <bool kASigned>
+void launch_signed(const W4A4GemmArgs& args, cudaStream_t stream) {
+  const auto kernel = w4a4_gemm_wgmma_kernel<kASigned>;
+  static const bool configured = [&] {
+    FQ_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+    return true;
+  }();
+  (void)configured;
+  const int64_t row_tiles = ceil_div(args.m, kBM) + (args.expert_offsets != nullptr ? args.experts : 0);
+  const int64_t blocks = row_tiles * ceil_div(args.n, kBN);
+  FQ_CHECK(blocks < (int64_t{1} << 31), "launch_w4a4_gemm_wgmma: ", blocks, " tiles exceed the grid limit");
+  kernel<<<static_cast<unsigned>(blocks), kThreads, kSmemBytes, stream>>>(args);
+  FQ_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void launch_w4a4_gemm_wgmma(const W4A4GemmArgs& args, cudaStream_t stream) {
+  FQ_CHECK(wgmma_available(), "launch_w4a4_gemm_wgmma: needs an sm_90 (Hopper) device");
+  if (args.a_zero == nullptr) {
+    launch_signed<true>(args, stream);
+  } else {
+    launch_signed<false>(args, stream);
+  }
+}
+
+}  // namespace fq::kernels::gpu
