@@ -2,10 +2,12 @@
 //
 // CTA tile 128 x 256, two warpgroups of 64 rows each, 128 k per step.
 //   Packed tiles (A: 128 rows x 64 bytes, B: 256 rows x 64 bytes per step) stream into a ring of kStages
-//     shared-memory stages with cp.async, kStages - 1 steps ahead of the MMA, so that the global-load latency
-//     hides behind several steps of tensor-core work. Each thread copies exactly the packed bytes it later
-//     reads (its two A fragment rows' 16-byte chunks, its weight row's 64 bytes), so a stage needs only the
-//     thread's own cp.async.wait_group, never a barrier.
+//     shared-memory stages by TMA (two box copies per step, started by one thread, completing on the stage's
+//     transaction barrier), kStages - 1 steps ahead of the MMA, so that the global-load latency hides behind
+//     several steps of tensor-core work. The boxes land 64-byte swizzled (16-byte chunk c of row r at
+//     c ^ ((r / 2) % 4)), so that the 8 lanes of a shared-memory phase reading one chunk of 8 rows hit
+//     distinct banks. Before, every thread copied its own bytes with 16-byte cp.async: a weight row's four
+//     copies fetched each 32-byte L2 sector twice, and L2 was the busiest unit (docs/BENCHMARKS.md).
 //   A (activations): each thread expands its fragment words in registers; wgmma reads A from registers.
 //   B (weights): each thread expands its weight row to int8 and stores it as one 128-byte line of the
 //     128-byte-swizzled K-major layout that wgmma reads from shared memory (double-buffered).
@@ -18,6 +20,8 @@
 // History (docs/BENCHMARKS.md): loading the packed operands straight into registers two steps ahead ran at
 // ~720-830 TOPS, 57% of the stall cycles waiting on those loads; an interleaved (no-swizzle) B layout with
 // column tiles fastest ran within +-7% of the swizzled one and was dropped.
+
+#include <cuda.h>
 
 #include "kernels/cuda/cuda_check.cuh"
 #include "kernels/cuda/sm80_primitives.cuh"
@@ -38,8 +42,8 @@ constexpr int kTileBytes = kBN * kLineBytes;  // the int8 B tile of one step
 constexpr int kPackedABytes = kBM * kBK / 2;            // packed A of one step
 constexpr int kStageBytes = kPackedABytes + kBN * kBK / 2;  // + packed B
 constexpr int kStages = 4;                                // steps of packed data in flight
-// Expanded B double buffer (1024-byte aligned atoms first), the packed stages, slack to align the atoms.
-constexpr int kSmemBytes = 2 * kTileBytes + kStages * kStageBytes + kAtomBytes;
+// Expanded B double buffer (1024-byte aligned atoms first), the packed stages, their barriers, alignment slack.
+constexpr int kSmemBytes = 2 * kTileBytes + kStages * kStageBytes + kStages * 8 + kAtomBytes;
 constexpr int kRasterGroup = 8;               // row tiles per rasterisation group
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -98,12 +102,15 @@ __device__ __forceinline__ uint32_t word(const uint4& v, int j) {
 }
 
 template <bool kASigned>
-__global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4GemmArgs args) {
+__global__ void __launch_bounds__(kThreads, 1)
+    w4a4_gemm_wgmma_kernel(const W4A4GemmArgs args, const __grid_constant__ CUtensorMap packed_a,
+                           const __grid_constant__ CUtensorMap packed_b) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ __align__(1024) uint8_t smem_raw[];
   // Swizzle atoms need 1024-byte alignment; the launch reserves the slack.
   uint8_t* smem = smem_raw + ((kAtomBytes - (smem_addr(smem_raw) % kAtomBytes)) % kAtomBytes);
   uint8_t* stages = smem + 2 * kTileBytes;
+  uint64_t* landed = reinterpret_cast<uint64_t*>(stages + kStages * kStageBytes);  // one barrier per stage
   // Grouped rasterisation (as Triton's GROUP_SIZE_M): blocks walk kRasterGroup row tiles x all column tiles.
   const int64_t col_tiles = ceil_div(args.n, kBN);
   const int64_t row_tiles = gridDim.x / col_tiles;
@@ -115,52 +122,35 @@ __global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4
   RowTile tile;
   if (!locate_row_tile<kBM>(args, row_tile, &tile)) return;
   const int64_t n0 = col_tile * kBN;
-  const int64_t row_bytes = args.k / 2;
   const int64_t rows_left = tile.row_end - tile.row0;
-  const int64_t cols_left = args.n - n0;
   const int rows_a = static_cast<int>(rows_left < kBM ? rows_left : kBM);
-  const int rows_b = static_cast<int>(cols_left < kBN ? cols_left : kBN);
   const int ktiles = static_cast<int>(ceil_div(args.k, kBK));
 
   const int tid = threadIdx.x;
   const int lane = tid % 32;
   const int quad = lane % 4;
   const int warp_row0 = (tid / 128) * 64 + ((tid / 32) % 4) * 16 + lane / 4;  // fragment row g (and g + 8)
-  const uint8_t* a_row0 = args.a + (tile.row0 + warp_row0) * row_bytes + 16 * quad;
-  const uint8_t* a_row1 = a_row0 + 8 * row_bytes;
-  const uint8_t* b_row = args.b + (tile.expert * args.n + n0 + tid) * row_bytes;
-  const bool a_valid0 = warp_row0 < rows_a;
-  const bool a_valid1 = warp_row0 + 8 < rows_a;
-  const bool b_valid = tid < rows_b;
-  // Where this thread's packed bytes sit in a stage: its A chunks at rows g and g + 8, and its weight row,
-  // whose 16-byte chunk q goes to slot q ^ ((tid / 2) % 4) so that the 8 lanes of a shared-memory phase,
-  // reading chunk q of 8 consecutive rows, hit distinct banks.
-  const int a_off0 = warp_row0 * (kBK / 2) + 16 * quad;
+  // Where this thread's packed bytes sit in a stage (swizzled): chunk quad of A rows g and g + 8 (both with
+  // (row / 2) % 4 = lane / 8), and its weight row's four chunks.
+  const int a_off0 = warp_row0 * (kBK / 2) + 16 * (quad ^ (lane / 8));
   const int a_off1 = a_off0 + 8 * (kBK / 2);
   const int b_off = kPackedABytes + tid * (kBK / 2);
   const int b_swz = (tid / 2) % 4;
   // This thread's expanded weight row is line tid % 8 of atom tid / 8.
   uint8_t* b_line = smem + (tid / 8) * kAtomBytes + (tid % 8) * kLineBytes;
 
-  // Packed data of step kt into its stage (zero-filled outside the operands); always one commit group, so
-  // that the wait counts below hold at the tail.
+  // Packed data of step kt into its stage, by thread 0 (the boxes are zero-filled outside the operands;
+  // rows past the tile's expert or column range are read but never stored).
   auto fetch_step = [&](int kt) {
-    if (kt < ktiles) {
+    if (tid == 0 && kt < ktiles) {
       uint8_t* st = stages + (kt % kStages) * kStageBytes;
-      const int64_t kbyte = static_cast<int64_t>(kt) * (kBK / 2);
-      const bool a_in_k = kbyte + 16 * quad < row_bytes;  // K % 32 == 0: chunks are whole
-      const bool a0 = a_valid0 && a_in_k;
-      const bool a1 = a_valid1 && a_in_k;
-      cp_async_16(st + a_off0, a0 ? a_row0 + kbyte : args.a, a0);
-      cp_async_16(st + a_off1, a1 ? a_row1 + kbyte : args.a, a1);
-#pragma unroll
-      for (int q = 0; q < 4; ++q) {
-        const bool b = b_valid && kbyte + 16 * q < row_bytes;
-        cp_async_16(st + b_off + 16 * (q ^ b_swz), b ? b_row + kbyte + 16 * q : args.b, b);
-      }
+      uint64_t* bar = landed + kt % kStages;
+      mbarrier_arrive_expect_tx(bar, kStageBytes);
+      tma_load_2d(st, &packed_a, kt * (kBK / 2), static_cast<int>(tile.row0), bar);
+      tma_load_2d(st + kPackedABytes, &packed_b, kt * (kBK / 2), static_cast<int>(tile.expert * args.n + n0), bar);
     }
-    cp_async_commit();
   };
+  auto wait_step = [&](int kt) { mbarrier_wait(landed + kt % kStages, (kt / kStages) % 2); };
   auto expand_b = [&](int kt, int buf) {
     const uint8_t* st = stages + (kt % kStages) * kStageBytes + b_off;
     uint4 p[4];
@@ -183,8 +173,13 @@ __global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4
 #pragma unroll
   for (int i = 0; i < 128; ++i) acc[i] = 0;
 
+  if (tid == 0) {
+    for (int s = 0; s < kStages; ++s) mbarrier_init(landed + s, 1);
+    fence_mbarrier_init();
+  }
+  __syncthreads();
   for (int kt = 0; kt < kStages - 1; ++kt) fetch_step(kt);
-  cp_async_wait<kStages - 2>();  // step 0 has landed
+  wait_step(0);
   expand_b(0, 0);
   fence_proxy_async();
   __syncthreads();
@@ -192,8 +187,8 @@ __global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4
   for (int i = 0; i < 128; ++i) fence_operand(acc[i]);
 
   // Step t: expand A(t) in registers, issue its 4 wgmma on B buffer t % 2, and while they run fetch step
-  // t + kStages - 1 (into the stage step t - 1 used, read by now) and expand B(t + 1) into the other buffer
-  // (last read by step t - 1, complete). NOTE: the wait is for ALL groups (wait_group 0) before the next A
+  // t + kStages - 1 (into the stage step t - 1 used, read by every thread before the last barrier) and
+  // expand B(t + 1) into the other buffer (last read by step t - 1, complete). NOTE: the wait is for ALL groups (wait_group 0) before the next A
   // expansion: ptxas serialises every wgmma of a kernel in which any wgmma input register (A fragments,
   // accumulators) is written while a group is in flight.
 #pragma unroll 1
@@ -226,8 +221,10 @@ __global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4
     }
     wgmma_commit();
     fetch_step(t + kStages - 1);
-    cp_async_wait<kStages - 2>();  // step t + 1 has landed
-    if (t + 1 < ktiles) expand_b(t + 1, (t + 1) % 2);
+    if (t + 1 < ktiles) {
+      wait_step(t + 1);
+      expand_b(t + 1, (t + 1) % 2);
+    }
     wgmma_wait<0>();
     fence_proxy_async();
     __syncthreads();
@@ -247,6 +244,37 @@ __global__ void __launch_bounds__(kThreads, 1) w4a4_gemm_wgmma_kernel(const W4A4
 #endif
 }
 
+// Tensor map of a packed int4 operand [rows, k / 2] bytes, read in boxes of box_rows x 64 bytes (one step)
+// that land 64-byte swizzled. The driver entry point comes through the runtime, so nothing links libcuda.
+CUtensorMap packed_operand_map(const uint8_t* data, int64_t rows, int64_t k, int box_rows, const char* what) {
+  using EncodeTiled = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
+                                   const cuuint64_t*, const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave,
+                                   CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+  static const EncodeTiled encode = [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+#if CUDART_VERSION >= 12050  // the unversioned query is deprecated from CUDA 13 (and fails on 13.1)
+    FQ_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found));
+#else
+    FQ_CUDA_CHECK(cudaGetDriverEntryPoint("cuTensorMapEncodeTiled", &fn, cudaEnableDefault, &found));
+#endif
+    FQ_CHECK(found == cudaDriverEntryPointSuccess && fn != nullptr,
+             "launch_w4a4_gemm_wgmma: the driver has no cuTensorMapEncodeTiled (TMA needs CUDA 12 drivers)");
+    return reinterpret_cast<EncodeTiled>(fn);
+  }();
+  CUtensorMap map{};
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(k / 2), static_cast<cuuint64_t>(rows)};
+  const cuuint64_t row_stride[1] = {static_cast<cuuint64_t>(k / 2)};
+  const cuuint32_t box[2] = {kBK / 2, static_cast<cuuint32_t>(box_rows)};
+  const cuuint32_t element_strides[2] = {1, 1};
+  const CUresult rc = encode(&map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<uint8_t*>(data), dims, row_stride,
+                             box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_64B,
+                             CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  FQ_CHECK(rc == CUDA_SUCCESS, "launch_w4a4_gemm_wgmma: cuTensorMapEncodeTiled failed (", static_cast<int>(rc),
+           ") for ", what, " [", rows, ", ", k / 2, "] bytes");
+  return map;
+}
+
 template <bool kASigned>
 void launch_signed(const W4A4GemmArgs& args, cudaStream_t stream) {
   const auto kernel = w4a4_gemm_wgmma_kernel<kASigned>;
@@ -258,7 +286,9 @@ void launch_signed(const W4A4GemmArgs& args, cudaStream_t stream) {
   const int64_t row_tiles = ceil_div(args.m, kBM) + (args.expert_offsets != nullptr ? args.experts : 0);
   const int64_t blocks = row_tiles * ceil_div(args.n, kBN);
   FQ_CHECK(blocks < (int64_t{1} << 31), "launch_w4a4_gemm_wgmma: ", blocks, " tiles exceed the grid limit");
-  kernel<<<static_cast<unsigned>(blocks), kThreads, kSmemBytes, stream>>>(args);
+  const CUtensorMap packed_a = packed_operand_map(args.a, args.m, args.k, kBM, "the activations");
+  const CUtensorMap packed_b = packed_operand_map(args.b, args.experts * args.n, args.k, kBN, "the weights");
+  kernel<<<static_cast<unsigned>(blocks), kThreads, kSmemBytes, stream>>>(args, packed_a, packed_b);
   FQ_CUDA_CHECK_LAUNCH();
 }
 
