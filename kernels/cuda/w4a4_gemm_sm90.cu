@@ -14,12 +14,16 @@
 // k is permuted inside each 128-wide step (the same way for A and B, so the sum is unchanged): lane c of a
 // quad takes the packed bytes [16c, 16c+16) = 4 words; word j feeds 32-wide k-step j, its even codes the
 // fragment slots [4c, 4c+4), its odd codes [16+4c, 16+4c+4) (int4_lo_x16 / int4_hi_x16).
-// Each step issues 4 wgmma asynchronously and overlaps them with the cp.async of step t + kStages - 1 and the
-// expansion of B(t + 1) into the other buffer. Tiles are rasterised in groups of 8 row tiles that walk all
-// column tiles together, so that a wave reuses its weight tiles from L2.
+// Each step issues 4 wgmma asynchronously and overlaps them with the TMA copies of step t + kStages - 1 and
+// the expansion of B(t + 1) into the other buffer. Tiles are rasterised in groups of 8 row tiles that walk
+// all column tiles together, so that a wave reuses its weight tiles from L2.
 // History (docs/BENCHMARKS.md): loading the packed operands straight into registers two steps ahead ran at
-// ~720-830 TOPS, 57% of the stall cycles waiting on those loads; an interleaved (no-swizzle) B layout with
-// column tiles fastest ran within +-7% of the swizzled one and was dropped.
+// ~720-830 TOPS, 57% of the stall cycles waiting on those loads; the per-thread cp.async ring at 797-940;
+// these TMA copies at 1003-1287 (LLaMA-70B shapes). Tried and slower than these TMA copies, on branches:
+// two-CTA clusters sharing the weight box by TMA multicast (5-11% on LLaMA-70B shapes), and warp
+// specialisation (an expander warpgroup, two MMA warpgroups keeping one step in flight; with the multicast,
+// 13-25%). An interleaved
+// (no-swizzle) B layout with column tiles fastest ran within +-7% of the swizzled one and was dropped.
 
 #include <cuda.h>
 
