@@ -22,8 +22,8 @@
 // these TMA copies at 1003-1287 (LLaMA-70B shapes). Tried and slower than these TMA copies, on branches:
 // two-CTA clusters sharing the weight box by TMA multicast (5-11% on LLaMA-70B shapes), and warp
 // specialisation (an expander warpgroup, two MMA warpgroups keeping one step in flight; with the multicast,
-// 13-25%). An interleaved
-// (no-swizzle) B layout with column tiles fastest ran within +-7% of the swizzled one and was dropped.
+// 13-25%). An interleaved (no-swizzle) B layout with column tiles fastest ran within +-7% of the swizzled
+// one and was dropped.
 
 #include <cuda.h>
 
