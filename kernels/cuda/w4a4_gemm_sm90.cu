@@ -192,9 +192,9 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   // Step t: expand A(t) in registers, issue its 4 wgmma on B buffer t % 2, and while they run fetch step
   // t + kStages - 1 (into the stage step t - 1 used, read by every thread before the last barrier) and
-  // expand B(t + 1) into the other buffer (last read by step t - 1, complete). NOTE: the wait is for ALL groups (wait_group 0) before the next A
-  // expansion: ptxas serialises every wgmma of a kernel in which any wgmma input register (A fragments,
-  // accumulators) is written while a group is in flight.
+  // expand B(t + 1) into the other buffer (last read by step t - 1, complete). The wait is for ALL groups
+  // (wait_group 0) before the next A expansion: ptxas serialises every wgmma of a kernel in which any wgmma
+  // input register (A fragments, accumulators) is written while a group is in flight.
 #pragma unroll 1
   for (int t = 0; t < ktiles; ++t) {
     const uint8_t* st = stages + (t % kStages) * kStageBytes;
