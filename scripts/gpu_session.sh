@@ -17,6 +17,9 @@
 #                wall times and the difference of the two transforms.h5 (needs the nvidia-h200-x2 kind)
 #     official   the official implementation's harness on the same shapes (.anchor/official-flatquant)
 #     kernels    bench_w4a4 (fused transform + quantize, W4A4 GEMM vs cuBLAS BF16); NCU=1 adds counters
+#     variants   each kernel version staged in .variants/ (scripts/stage_kernel_variants.sh) overlaid on
+#                kernels/cuda in turn, rebuilt, tested (VARIANT_TESTS) and timed (VARIANT_BENCH_ARGS), then
+#                the working tree's kernels again, so that every version is timed beside the others
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=$root/build-gpu-out
@@ -162,5 +165,28 @@ if has kernels; then
         ${bench_one[*]} &&
       $ncu_bin -k regex:w4a4_gemm_wgmma_kernel -c 2 ${sections[*]} ${bench_one[*]}"
   fi
+fi
+if has variants; then
+  # Each version's files overlay kernels/cuda and are put back after it, all with fresh times, so that the
+  # kept build recompiles exactly what changed.
+  saved=$(mktemp -d)
+  cp kernels/cuda/* "$saved/"
+  for dir in .variants/* ""; do
+    name=$(basename "${dir:-working-tree}")
+    overlaid=()
+    if [[ -n "$dir" ]]; then
+      for f in "$dir"/*; do overlaid+=("$(basename "$f")"); cp "$f" kernels/cuda/; done
+    fi
+    if step "variant_build_$name" 300 cmake --build build --target test_gpu bench_w4a4 -j 16; then
+      step "variant_test_$name" 240 env FLATQUANT_SHARED_DIR="$root/.anchor" ./build/tests/test_gpu \
+        --gtest_filter="${VARIANT_TESTS:-W4A4GemmGpu.*:KronTransformQuantGpu.*}"
+      grep -E "^\[  (FAILED|PASSED) " "$out/variant_test_$name.log"
+      # shellcheck disable=SC2086
+      step "variant_bench_$name" 300 ./build/bench/bench_w4a4 \
+        ${VARIANT_BENCH_ARGS:---models llama70b,dsv3 --tokens 2048,8192 --target-ms 5}
+    fi
+    for f in "${overlaid[@]}"; do cp "$saved/$f" kernels/cuda/; done
+  done
+  rm -rf "$saved"
 fi
 exit $failed
