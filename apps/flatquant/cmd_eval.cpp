@@ -63,6 +63,8 @@ int run(const po::variables_map& vm) {
     choice.scoring = pipelines::parse_choice_scoring(vm["scoring"].as<std::string>(), "--scoring");
     choice.max_tokens = vm["seqlen"].as<int64_t>();
     choice.reuse_prefix = vm["reuse-prefix"].as<bool>();
+    choice.sequences_per_walk = vm["walk-sequences"].as<int64_t>();
+    FQ_CHECK(choice.sequences_per_walk > 0, "--walk-sequences must be positive, got ", choice.sequences_per_walk);
     // Finished subjects survive an interruption beside the report; the same command resumes.
     if (!request.report_path.empty()) choice.state_path = request.report_path + ".state.json";
   }
@@ -90,6 +92,9 @@ int cmd_eval(const std::vector<std::string>& args) {
       ("reuse-prefix", po::value<bool>()->default_value(true),
        "mmlu/ceval: compute a subject's shared few-shot prefix once per layer, and with loglik each question once "
        "for its four options (false: every prompt whole; the scores agree up to float summation order)")
+      ("walk-sequences", po::value<int64_t>()->default_value(256),
+       "mmlu/ceval: prompts per pass through the layers (bounds activation memory); consecutive subjects share a "
+       "pass until it holds this many, and finished subjects are saved after each")
       ("batch", po::value<int64_t>()->default_value(4), "windows per forward micro-batch (what flows between ranks)")
       ("device", po::value<std::string>()->default_value("auto"), "auto | cpu | cuda (each rank: the GPU of its node-local rank)")
       ("dtype", po::value<std::string>()->default_value(""), "compute dtype (default bfloat16 on CUDA, float32 on CPU)")
@@ -98,7 +103,7 @@ int cmd_eval(const std::vector<std::string>& args) {
        "auto (int4 on CUDA, fake on CPU)")
       ("layers", po::value<std::string>()->default_value("auto"),
        "one rank: resident (build every layer once, keep it for every pass through the model: MMLU/C-Eval make one "
-       "per subject) | stream (load each layer again for every pass; one layer's weights in memory) | auto (resident "
+       "per walk) | stream (load each layer again for every pass; one layer's weights in memory) | auto (resident "
        "when the estimated weights fit in 80% of the device's available memory). Several ranks: always resident")
       ("w-bits", po::value<int64_t>()->default_value(4), "rtn: weight bits")
       ("a-bits", po::value<int64_t>()->default_value(4), "rtn: activation bits")

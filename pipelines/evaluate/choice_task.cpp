@@ -20,16 +20,18 @@ namespace {
 struct Sequence {
   std::vector<int64_t> ids;
   int64_t prompt_tokens = 0;  // the continuation starts here
+  int subject = 0;            // in the call's subjects
   int question = 0;
   int option = 0;
   int64_t prefix_tokens = 0;  // leading tokens shared with the subject's other prompts (shared_prefix.h)
   int64_t stem_tokens = 0;    // the next ones, shared with the question's other options (loglik)
 };
 
-// Scores of every (question, option) of one subject: [questions, 4] on rank 0, undefined on the other ranks.
-at::Tensor score_sequences(EvalForward& forward, const std::vector<Sequence>& seqs, int64_t questions,
-                           ChoiceScoring scoring, const std::array<int64_t, 4>& letter_ids,
-                           int64_t sequences_per_walk) {
+// Scores of every (question, option) of the call's subjects: per subject [questions, 4] on rank 0, nothing
+// on the other ranks.
+std::vector<at::Tensor> score_sequences(EvalForward& forward, const std::vector<Sequence>& seqs,
+                                        const std::vector<int64_t>& questions, ChoiceScoring scoring,
+                                        const std::array<int64_t, 4>& letter_ids, int64_t sequences_per_walk) {
   std::vector<TokenWalk> walks;
   std::vector<size_t> sequence_of_row;  // over all walks' rows, in the order forward.run numbers them
   for (size_t begin = 0; begin < seqs.size(); begin += sequences_per_walk) {
@@ -76,16 +78,66 @@ at::Tensor score_sequences(EvalForward& forward, const std::vector<Sequence>& se
   };
   const at::Tensor rows = forward.run(walks, sequence_scores);
   if (!forward.is_root()) return {};
-  at::Tensor scores = at::full({questions, 4}, -1e30, at::kDouble);
+  std::vector<at::Tensor> scores;
+  for (int64_t n : questions) scores.push_back(at::full({n, 4}, -1e30, at::kDouble));
   for (size_t r = 0; r < sequence_of_row.size(); ++r) {
     const Sequence& s = seqs[sequence_of_row[r]];
     if (scoring == ChoiceScoring::kLetter) {
-      scores[s.question].copy_(rows[r]);
+      scores[s.subject][s.question].copy_(rows[r]);
     } else {
-      scores[s.question][s.option] = rows[r][0].item<double>();
+      scores[s.subject][s.question][s.option] = rows[r][0].item<double>();
     }
   }
   return scores;
+}
+
+// A subject's sequences to score, and what building its prompts gave up.
+struct SubjectSequences {
+  const ChoiceSubject* subject = nullptr;
+  std::string progress;   // "k/N" of the subjects
+  std::vector<Sequence> seqs;
+  int min_shots = 0;
+  int64_t truncated = 0;  // questions that lost their first tokens (too long even without shots)
+};
+
+SubjectSequences subject_sequences(const io::Tokenizer& tok, const ChoiceTask& task, const ChoiceSubject& s) {
+  SubjectSequences out;
+  out.subject = &s;
+  out.min_shots = task.shots;
+  FewShotPrefixes prefixes(tok, task.benchmark, s);
+  for (size_t qi = 0; qi < s.eval.size(); ++qi) {
+    const ChoiceQuestion& q = s.eval[qi];
+    std::vector<std::vector<int64_t>> continuations;
+    if (task.scoring == ChoiceScoring::kLoglik) {
+      for (int k = 0; k < 4; ++k) {
+        const std::string text = answer_continuation(task.benchmark, q, k, task.scoring);
+        continuations.push_back(encode_continuation(tok, task.benchmark, text));
+        FQ_CHECK(!continuations.back().empty(), s.name, " question ", qi + 1, ": option ", char('A' + k), " is empty");
+      }
+    }
+    int used = 0;
+    int64_t dropped = 0;
+    const std::vector<int64_t> prompt =
+        fitted_prompt(tok, task.benchmark, s, q, task.shots, task.max_tokens, continuations, &used, &dropped);
+    out.min_shots = std::min(out.min_shots, used);
+    out.truncated += dropped > 0;
+    // Every read position (from the prompt's last token on) lies after the shared prefix.
+    const int64_t shared = task.reuse_prefix ? prefixes.shared_tokens(used, prompt) : 0;
+    const int64_t prompt_tokens = static_cast<int64_t>(prompt.size());
+    if (task.scoring == ChoiceScoring::kLetter) {
+      out.seqs.push_back({prompt, prompt_tokens, 0, static_cast<int>(qi), 0, shared, 0});
+    } else {
+      // The four options share the whole prompt: with the reuse, the question after the prefix is their
+      // stem, computed once, all but the prompt's last token, whose output predicts each option's first.
+      const int64_t stem = task.reuse_prefix ? prompt_tokens - 1 - shared : 0;
+      for (int k = 0; k < 4; ++k) {
+        Sequence seq{prompt, prompt_tokens, 0, static_cast<int>(qi), k, shared, stem};
+        seq.ids.insert(seq.ids.end(), continuations[k].begin(), continuations[k].end());
+        out.seqs.push_back(std::move(seq));
+      }
+    }
+  }
+  return out;
 }
 
 // Per question, the four options' scores (what the prediction is the argmax of).
@@ -182,6 +234,62 @@ Json run_choice_task(const io::Checkpoint& checkpoint, EvalForward& forward, con
   for (const auto& s : subjects) questions_total += static_cast<int64_t>(s.eval.size());
   Stopwatch work;
   int64_t questions_this_run = 0;
+  // Subjects are scored together, one call of the model forward, until the call holds sequences_per_walk
+  // sequences: small subjects (C-Eval's val split: ~26 questions each) then share walks through the layers
+  // and, over ranks, one pipeline fill and drain. Finished subjects are saved after each call.
+  std::vector<SubjectSequences> call;
+  size_t call_sequences = 0;
+  auto score_call = [&] {
+    // Every rank reaches this point for the same subjects (`done` is rank 0's), so the check is collective.
+    if (forward.stop_requested()) throw ChoiceTaskStopped{};
+    std::vector<Sequence> seqs;
+    std::vector<int64_t> questions;
+    for (size_t c = 0; c < call.size(); ++c) {
+      for (Sequence& seq : call[c].seqs) {
+        seq.subject = static_cast<int>(c);
+        seqs.push_back(std::move(seq));
+      }
+      questions.push_back(static_cast<int64_t>(call[c].subject->eval.size()));
+    }
+    const std::vector<at::Tensor> scores =
+        score_sequences(forward, seqs, questions, task.scoring, letter_ids, task.sequences_per_walk);
+    if (forward.is_root()) {
+      for (size_t c = 0; c < call.size(); ++c) {
+        const ChoiceSubject& s = *call[c].subject;
+        const at::Tensor predicted = scores[c].argmax(1);
+        int64_t correct = 0;
+        for (size_t qi = 0; qi < s.eval.size(); ++qi) correct += predicted[qi].item<int64_t>() == s.eval[qi].answer;
+        const int64_t total = static_cast<int64_t>(s.eval.size());
+        done[s.name] = Json{{"category", s.category},
+                            {"correct", correct},
+                            {"total", total},
+                            {"accuracy", total > 0 ? static_cast<double>(correct) / total : 0.0},
+                            {"min_shots", call[c].min_shots},
+                            {"truncated_questions", call[c].truncated},
+                            {"scores", scores_json(scores[c])}};
+        questions_done += total;
+        questions_this_run += total;
+      }
+      if (!task.state_path.empty()) {
+        write_json_file_atomic(task.state_path, Json{{"arguments", arguments}, {"subjects", done}});
+      }
+      const double rate = work.seconds() / std::max<int64_t>(1, questions_this_run);
+      for (const SubjectSequences& subject : call) {
+        const ChoiceSubject& s = *subject.subject;
+        if (subject.truncated > 0) {
+          log::warn("eval", "questions too long even without shots lost their first tokens",
+                    {{"subject", s.name}, {"questions", subject.truncated}, {"context", task.max_tokens}});
+        }
+        log::info("eval", "subject done",
+                  {{"subject", s.name}, {"n", subject.progress},
+                   {"accuracy", done[s.name]["accuracy"].get<double>()}, {"questions", done[s.name]["total"].get<int64_t>()},
+                   {"elapsed", log::format_duration(clock.seconds())},
+                   {"eta", log::format_duration(rate * static_cast<double>(questions_total - questions_done))}});
+      }
+    }
+    call.clear();
+    call_sequences = 0;
+  };
   for (size_t si = 0; si < subjects.size(); ++si) {
     const ChoiceSubject& s = subjects[si];
     const std::string progress = std::to_string(si + 1) + "/" + std::to_string(subjects.size());
@@ -193,70 +301,12 @@ Json run_choice_task(const io::Checkpoint& checkpoint, EvalForward& forward, con
       if (forward.is_root()) log::info("eval", "subject already evaluated", {{"subject", s.name}, {"n", progress}});
       continue;
     }
-    // Every rank reaches this point for the same subjects (`done` is rank 0's), so the check is collective.
-    if (forward.stop_requested()) throw ChoiceTaskStopped{};
-    std::vector<Sequence> seqs;
-    FewShotPrefixes prefixes(tok, task.benchmark, s);
-    int min_shots = task.shots;
-    int64_t truncated = 0;  // questions that lost their first tokens (too long even without shots)
-    for (size_t qi = 0; qi < s.eval.size(); ++qi) {
-      const ChoiceQuestion& q = s.eval[qi];
-      std::vector<std::vector<int64_t>> continuations;
-      if (task.scoring == ChoiceScoring::kLoglik) {
-        for (int k = 0; k < 4; ++k) {
-          const std::string text = answer_continuation(task.benchmark, q, k, task.scoring);
-          continuations.push_back(encode_continuation(tok, task.benchmark, text));
-          FQ_CHECK(!continuations.back().empty(), s.name, " question ", qi + 1, ": option ", char('A' + k), " is empty");
-        }
-      }
-      int used = 0;
-      int64_t dropped = 0;
-      const std::vector<int64_t> prompt =
-          fitted_prompt(tok, task.benchmark, s, q, task.shots, task.max_tokens, continuations, &used, &dropped);
-      min_shots = std::min(min_shots, used);
-      truncated += dropped > 0;
-      // Every read position (from the prompt's last token on) lies after the shared prefix.
-      const int64_t shared = task.reuse_prefix ? prefixes.shared_tokens(used, prompt) : 0;
-      if (task.scoring == ChoiceScoring::kLetter) {
-        seqs.push_back({prompt, static_cast<int64_t>(prompt.size()), static_cast<int>(qi), 0, shared, 0});
-      } else {
-        // The four options share the whole prompt: with the reuse, the question after the prefix is their
-        // stem, computed once, all but the prompt's last token, whose output predicts each option's first.
-        const int64_t stem = task.reuse_prefix ? static_cast<int64_t>(prompt.size()) - 1 - shared : 0;
-        for (int k = 0; k < 4; ++k) {
-          Sequence seq{prompt, static_cast<int64_t>(prompt.size()), static_cast<int>(qi), k, shared, stem};
-          seq.ids.insert(seq.ids.end(), continuations[k].begin(), continuations[k].end());
-          seqs.push_back(std::move(seq));
-        }
-      }
-    }
-    const at::Tensor scores = score_sequences(forward, seqs, static_cast<int64_t>(s.eval.size()), task.scoring,
-                                              letter_ids, task.sequences_per_walk);
-    if (!forward.is_root()) continue;  // rank 0 keeps the results
-    const at::Tensor predicted = scores.argmax(1);
-    int64_t correct = 0;
-    for (size_t qi = 0; qi < s.eval.size(); ++qi) correct += predicted[qi].item<int64_t>() == s.eval[qi].answer;
-    const int64_t total = static_cast<int64_t>(s.eval.size());
-    done[s.name] = Json{{"category", s.category},
-                        {"correct", correct},
-                        {"total", total},
-                        {"accuracy", total > 0 ? static_cast<double>(correct) / total : 0.0},
-                        {"min_shots", min_shots},
-                        {"truncated_questions", truncated},
-                        {"scores", scores_json(scores)}};
-    if (!task.state_path.empty()) write_json_file_atomic(task.state_path, Json{{"arguments", arguments}, {"subjects", done}});
-    questions_done += total;
-    questions_this_run += total;
-    const double rate = work.seconds() / std::max<int64_t>(1, questions_this_run);
-    if (truncated > 0) {
-      log::warn("eval", "questions too long even without shots lost their first tokens",
-                {{"subject", s.name}, {"questions", truncated}, {"context", task.max_tokens}});
-    }
-    log::info("eval", "subject done",
-              {{"subject", s.name}, {"n", progress}, {"accuracy", done[s.name]["accuracy"].get<double>()}, {"questions", total},
-               {"elapsed", log::format_duration(clock.seconds())},
-               {"eta", log::format_duration(rate * static_cast<double>(questions_total - questions_done))}});
+    call.push_back(subject_sequences(tok, task, s));
+    call.back().progress = progress;
+    call_sequences += call.back().seqs.size();
+    if (call_sequences >= static_cast<size_t>(task.sequences_per_walk)) score_call();
   }
+  if (!call.empty()) score_call();
   if (!forward.is_root()) return Json::object();
   // The subjects asked for: the state file may also hold others, finished by runs with another --subjects.
   Json results = Json::object();

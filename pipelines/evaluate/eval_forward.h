@@ -87,7 +87,7 @@ class EvalForward {
   // Collective: rank 0's `make()` on every rank (`make` runs on rank 0 only; an fq::Error it throws is
   // thrown on every rank).
   Json from_root(const std::function<Json()>& make) const;
-  // Collective, where every rank is in step (between subjects): true on every rank when any rank got a stop
+  // Collective, where every rank is in step (between calls): true on every rank when any rank got a stop
   // signal (cluster/stop_signals.h).
   bool stop_requested() const;
   // Collective: the quantized weight memory of every layer of the model (summed over the ranks).

@@ -1,9 +1,9 @@
 // Whether a one-rank evaluation keeps the model's layers in memory across its passes through the model.
-// MMLU / C-Eval make one pass per subject (57 for MMLU) and more for long subjects; streaming, every pass
-// loads, folds and quantizes every layer again, which for a 70B model read from disk costs minutes per
-// pass. Resident, the layers are built once and every pass runs micro-batch by micro-batch through them
-// (a pipeline of one stage, eval_forward.h), with the same results bit for bit on the CPU. Streaming stays
-// for models whose weights do not fit (DeepSeek V3 on one GPU): one layer's weights at a time.
+// MMLU / C-Eval make one pass per walk of up to --walk-sequences prompts (~60 for MMLU's letters);
+// streaming, every pass loads, folds and quantizes every layer again, which for a 70B model read from disk
+// costs minutes per pass. Resident, the layers are built once and every pass runs micro-batch by micro-batch
+// through them (a pipeline of one stage, eval_forward.h), with the same results bit for bit on the CPU.
+// Streaming stays for models whose weights do not fit (DeepSeek V3 on one GPU): one layer's weights at a time.
 #pragma once
 
 #include <cstdint>

@@ -126,8 +126,10 @@ TEST(ChoiceEvalE2E, StopSignalKeepsFinishedSubjectsAndExitsForResume) {
   const std::vector<test::ChoiceItem> items = test::make_choice_items(read_file(test::shared_path("data/kjv/kjv.valid.txt")), 17);
   test::write_choice_dataset(dir + "/ceval", true, items, 3, 16);  // ~1.4 s a subject: time to signal
   const std::string report = dir + "/ceval.json";
+  // One subject (16 prompts) per call, so that a call ends, and saves, between subjects.
   const std::vector<std::string> args{test::flatquant_binary(), "eval", "--model", test::shared_path("models/tiny-llama3"),
-                                      "--method", "fp", "--task", "ceval", "--data", dir + "/ceval", "--report", report};
+                                      "--method", "fp", "--task", "ceval", "--data", dir + "/ceval", "--report", report,
+                                      "--walk-sequences", "16"};
   {
     test::ChildProcess run(args, dir + "/stopped.log", kOneThread);
     while (!std::filesystem::exists(report + ".state.json") && run.running()) {
@@ -145,8 +147,10 @@ TEST(ChoiceEvalE2E, StopSignalKeepsFinishedSubjectsAndExitsForResume) {
   EXPECT_EQ(read_json_file(report)["result"]["questions"], 48);
 }
 
-// What a run's `walk` log lines add up to: stems computed (each once) and token positions computed.
+// What a run's `walk` log lines add up to: walks (passes through the layers), stems computed (each once) and
+// token positions computed.
 struct WalkTotals {
+  int64_t walks = 0;
   int64_t stems = 0;
   int64_t tokens = 0;
 };
@@ -155,6 +159,7 @@ WalkTotals walk_totals(const std::string& log) {
   std::istringstream lines(log);
   for (std::string line; std::getline(lines, line);) {
     if (line.find("] walk ") == std::string::npos) continue;
+    ++t.walks;
     auto value = [&](const std::string& key) {
       const size_t at = line.find(" " + key + "=");
       return at == std::string::npos ? int64_t{0} : std::stoll(line.substr(at + key.size() + 2));
@@ -203,6 +208,36 @@ TEST(ChoiceEvalE2E, PrefixReuseScoresEqualWholePrompts) {
                 static_cast<long long>(reused.tokens), a.worst, a.within_float_order, a.scores,
                 test::kFloatOrderScoreTol, 100 * reuse["micro_accuracy"].get<double>());
   }
+}
+
+// Small subjects (C-Eval's val split has ~26 questions each) share one call of the model forward: one walk
+// through the layers for all three instead of one each, with the scores of subjects evaluated alone.
+TEST(ChoiceEvalE2E, SmallSubjectsShareAWalkAndScoreAsAlone) {
+  FQ_REQUIRE_SHARED();
+  const std::string dir = test::scratch_dir("choice_e2e_shared_walk");
+  const std::vector<test::ChoiceItem> items =
+      test::make_choice_items(read_file(test::shared_path("data/kjv/kjv.valid.txt")), 19);
+  constexpr int kQuestions = 6;
+  test::write_choice_dataset(dir + "/ceval", true, items, 3, kQuestions);
+  const std::vector<std::string> task{"--task", "ceval", "--data", dir + "/ceval", "--method", "fp", "--scoring", "loglik"};
+  std::vector<std::string> together = task, alone = task;
+  alone.insert(alone.end(), {"--walk-sequences", std::to_string(4 * kQuestions)});  // one subject per call
+  const Json shared = evaluate(dir, together, "together");
+  const Json single = evaluate(dir, alone, "alone");
+  ASSERT_FALSE(shared.is_null() || single.is_null());
+  EXPECT_EQ(walk_totals(read_file(dir + "/together.log")).walks, 1);
+  EXPECT_EQ(walk_totals(read_file(dir + "/alone.log")).walks, 3);
+  EXPECT_EQ(shared["subjects"].size(), 3u);
+  EXPECT_EQ(shared["questions"], 3 * kQuestions);
+  test::expect_choice_scores_agree(single, shared, "one walk for three subjects", kQuestions);
+  EXPECT_EQ(shared["micro_accuracy"], single["micro_accuracy"]);
+  const test::ChildExit bad = test::run_child({test::flatquant_binary(), "eval", "--model",
+                                               test::shared_path("models/tiny-llama3"), "--task", "ceval", "--data",
+                                               dir + "/ceval", "--walk-sequences", "0"},
+                                              dir + "/bad.log", 300, kOneThread);
+  EXPECT_EQ(bad.code, kExitFailure);
+  EXPECT_NE(read_file(dir + "/bad.log").find("--walk-sequences must be positive, got 0"), std::string::npos)
+      << read_file(dir + "/bad.log");
 }
 
 }  // namespace
