@@ -130,11 +130,15 @@ TEST(MpiEval, ChoiceTasksOnSeveralRanksScoreLikeOneRank) {
       const std::string name = task + "_np" + std::to_string(ranks);
       reuse[ranks] = evaluate(ranks, dir, name, on);
       ASSERT_FALSE(reuse[ranks].is_null());
-      // Every prompt of a subject after one shared prefix: each walk computes far fewer tokens than whole;
-      // with loglik each of a subject's 4 questions once for its four options (a stem each).
+      // The small subjects share one walk (--walk-sequences), every prompt of a subject after the subject's
+      // shared prefix; with loglik each of a subject's 4 questions once for its four options (a stem each).
       const std::string log = read_file(dir + "/" + name + ".log");
-      EXPECT_NE(log.find("prefixes=1"), std::string::npos) << log;
-      EXPECT_NE(log.find(scoring == "loglik" ? "stems=4 " : "stems=0 "), std::string::npos) << log;
+      const int subjects = task == "mmlu" ? 3 : 2;
+      EXPECT_NE(log.find("walk sequences=" + std::to_string(task == "mmlu" ? 48 : 10) + " prefixes=" +
+                         std::to_string(subjects) + " stems=" + std::to_string(scoring == "loglik" ? 4 * subjects : 0) +
+                         " "),
+                std::string::npos)
+          << log;
       if (ranks > 1) EXPECT_EQ(without_seconds(reuse[ranks]), without_seconds(reuse[1])) << task << ", " << ranks << " ranks";
     }
     EXPECT_EQ(reuse[1]["result"]["questions"], task == "mmlu" ? 12 : 10);
