@@ -301,10 +301,14 @@ Json run_choice_task(const io::Checkpoint& checkpoint, EvalForward& forward, con
       if (forward.is_root()) log::info("eval", "subject already evaluated", {{"subject", s.name}, {"n", progress}});
       continue;
     }
-    call.push_back(subject_sequences(tok, task, s));
-    call.back().progress = progress;
-    call_sequences += call.back().seqs.size();
-    if (call_sequences >= static_cast<size_t>(task.sequences_per_walk)) score_call();
+    SubjectSequences next = subject_sequences(tok, task, s);
+    next.progress = progress;
+    // A subject that would overfill the call starts the next one, so that a call's walks are full.
+    const size_t limit = static_cast<size_t>(task.sequences_per_walk);
+    if (!call.empty() && call_sequences + next.seqs.size() > limit) score_call();
+    call_sequences += next.seqs.size();
+    call.push_back(std::move(next));
+    if (call_sequences >= limit) score_call();
   }
   if (!call.empty()) score_call();
   if (!forward.is_root()) return Json::object();
