@@ -10,6 +10,8 @@ void launch_w4a4_gemm(const W4A4GemmArgs& args, W4A4GemmKernel kernel, cudaStrea
   FQ_CHECK(args.n % 8 == 0 && args.n > 0, "launch_w4a4_gemm: N = ", args.n, " must be a positive multiple of 8");
   FQ_CHECK(reinterpret_cast<uintptr_t>(args.a) % 16 == 0 && reinterpret_cast<uintptr_t>(args.b) % 16 == 0,
            "launch_w4a4_gemm: the packed operands must be 16-byte aligned");
+  FQ_CHECK(reinterpret_cast<uintptr_t>(args.out) % 16 == 0,
+           "launch_w4a4_gemm: the bf16 output must be 16-byte aligned (rows are stored in 16-byte chunks)");
   FQ_CHECK((args.out != nullptr) != (args.out_accumulators != nullptr),
            "launch_w4a4_gemm: exactly one of out and out_accumulators must be set");
   if (args.m == 0) return;

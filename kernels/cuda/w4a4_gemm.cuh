@@ -38,7 +38,7 @@ struct W4A4GemmArgs {
 enum class W4A4GemmKernel { kAuto, kMmaSync, kWgmma };
 
 // Requirements (checked, fq::Error otherwise): K % 32 == 0 and K <= 65536 (exact int32 sums), N % 8 == 0,
-// a and b 16-byte aligned. Rows past an expert's offsets range are never read or written.
+// a, b and out 16-byte aligned. Rows past an expert's offsets range are never read or written.
 void launch_w4a4_gemm(const W4A4GemmArgs& args, W4A4GemmKernel kernel, cudaStream_t stream);
 
 // The individual kernels (w4a4_gemm_sm80.cu, w4a4_gemm_sm90.cu).

@@ -26,7 +26,8 @@ struct TileConfig {
   static constexpr int kWarps = (kBM / kWM) * kWarpsN;
   static constexpr int kThreads = kWarps * 32;
   static constexpr int kStageBytes = (kBM + kBN) * kRowBytes;
-  static constexpr int kSmemBytes = kStages * kStageBytes;
+  using Operands = TileOperands<kBM, kBN>;  // after the stages
+  static constexpr int kSmemBytes = kStages * kStageBytes + static_cast<int>(sizeof(Operands));
   static_assert(kWM % 16 == 0 && kWN % 16 == 0, "warp tiles are whole m16 / pairs of n8 tiles");
 };
 
@@ -52,6 +53,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) w4a4_gemm_mma_kernel(const W4A4
   const uint8_t* b_base = args.b + (tile.expert * args.n + n0) * row_bytes;
   const int ktiles = static_cast<int>(ceil_div(args.k, kBK));
   const int tid = threadIdx.x;
+  auto* operands = reinterpret_cast<typename Cfg::Operands*>(smem + Cfg::kStages * Cfg::kStageBytes);
 
   auto load_stage = [&](int stage, int kt) {
     uint8_t* s_a = smem + stage * Cfg::kStageBytes;
@@ -90,6 +92,8 @@ __global__ void __launch_bounds__(Cfg::kThreads) w4a4_gemm_mma_kernel(const W4A4
     if (s < ktiles) load_stage(s, s);
     cp_async_commit();
   }
+  // Staged while the first stages land; visible after the main loop's first barrier (ktiles >= 1).
+  operands->load(args, tile, n0, tid, Cfg::kThreads);
   for (int kt = 0; kt < ktiles; ++kt) {
     cp_async_wait<Cfg::kStages - 2>();
     __syncthreads();  // stage kt landed for everyone; stage kt-1 is free for the prefetch below
@@ -134,16 +138,23 @@ __global__ void __launch_bounds__(Cfg::kThreads) w4a4_gemm_mma_kernel(const W4A4
 
   const int frag_row = lane / 4;
   const int frag_col = 2 * (lane % 4);
+  const bool with_bias = args.bias != nullptr;
 #pragma unroll
   for (int mt = 0; mt < kMT; ++mt) {
 #pragma unroll
     for (int nt = 0; nt < kNT; ++nt) {
-      const int64_t col = n0 + wn0 + nt * 8 + frag_col;
+      const int c = wn0 + nt * 8 + frag_col;
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int r = wm0 + mt * 16 + frag_row + 8 * h;
-        if (r < rows_a && col < args.n)
-          store_output_pair(args, tile, tile.row0 + r, col, acc[mt][nt][2 * h], acc[mt][nt][2 * h + 1]);
+        if (r >= rows_a || n0 + c >= args.n) continue;
+        const int2 v = operands->sums(r, c, acc[mt][nt][2 * h], acc[mt][nt][2 * h + 1]);
+        const int64_t idx = (tile.row0 + r) * args.n + n0 + c;
+        if (args.out_accumulators != nullptr) {
+          *reinterpret_cast<int2*>(args.out_accumulators + idx) = v;
+        } else {
+          *reinterpret_cast<__nv_bfloat162*>(args.out + idx) = operands->output(r, c, v, with_bias);
+        }
       }
     }
   }

@@ -46,8 +46,12 @@ constexpr int kTileBytes = kBN * kLineBytes;  // the int8 B tile of one step
 constexpr int kPackedABytes = kBM * kBK / 2;            // packed A of one step
 constexpr int kStageBytes = kPackedABytes + kBN * kBK / 2;  // + packed B
 constexpr int kStages = 4;                                // steps of packed data in flight
-// Expanded B double buffer (1024-byte aligned atoms first), the packed stages, their barriers, alignment slack.
-constexpr int kSmemBytes = 2 * kTileBytes + kStages * kStageBytes + kStages * 8 + kAtomBytes;
+using Operands = TileOperands<kBM, kBN>;
+// Expanded B double buffer (1024-byte aligned atoms first; the bf16 output tile in the epilogue), the packed
+// stages, their barriers, the epilogue's operands, alignment slack.
+constexpr int kSmemBytes = 2 * kTileBytes + kStages * kStageBytes + kStages * 8 + static_cast<int>(sizeof(Operands)) +
+                           kAtomBytes;
+static_assert(kBM * kBN * 2 <= 2 * kTileBytes, "the bf16 output tile fits the expanded-B buffers");
 constexpr int kRasterGroup = 8;               // row tiles per rasterisation group
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -115,6 +119,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   uint8_t* smem = smem_raw + ((kAtomBytes - (smem_addr(smem_raw) % kAtomBytes)) % kAtomBytes);
   uint8_t* stages = smem + 2 * kTileBytes;
   uint64_t* landed = reinterpret_cast<uint64_t*>(stages + kStages * kStageBytes);  // one barrier per stage
+  auto* operands = reinterpret_cast<Operands*>(landed + kStages);
   // Grouped rasterisation (as Triton's GROUP_SIZE_M): blocks walk kRasterGroup row tiles x all column tiles.
   const int64_t col_tiles = ceil_div(args.n, kBN);
   const int64_t row_tiles = gridDim.x / col_tiles;
@@ -183,6 +188,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   __syncthreads();
   for (int kt = 0; kt < kStages - 1; ++kt) fetch_step(kt);
+  operands->load(args, tile, n0, tid, kThreads);  // while the first steps land; visible after the next barrier
   wait_step(0);
   expand_b(0, 0);
   fence_proxy_async();
@@ -237,11 +243,37 @@ __global__ void __launch_bounds__(kThreads, 1)
   for (int i = 0; i < 128; ++i) fence_operand(acc[i]);
 
   // Accumulator i of a thread: row g + 8 * ((i / 2) % 2), column 8 * (i / 4) + 2 * quad + i % 2.
+  if (args.out_accumulators != nullptr) {  // exact sums (tests): straight to global memory
+#pragma unroll
+    for (int i = 0; i < 128; i += 2) {
+      const int r = warp_row0 + 8 * ((i / 2) % 2);
+      const int c = 8 * (i / 4) + 2 * quad;
+      if (r < rows_a && n0 + c < args.n)
+        *reinterpret_cast<int2*>(args.out_accumulators + (tile.row0 + r) * args.n + n0 + c) =
+            operands->sums(r, c, acc[i], acc[i + 1]);
+    }
+    return;
+  }
+  // bf16 outputs go through shared memory (the expanded-B buffers, free after the last step's barrier) so
+  // that global stores are whole 16-byte chunks, a warp writing 512 contiguous bytes of one row; a fragment's
+  // 4-byte pairs would write 16 bytes in each of 8 rows. Chunk c (8 columns) of row r sits at c ^ (r % 8):
+  // the 8 rows of a fragment store hit distinct banks.
+  const bool with_bias = args.bias != nullptr;
 #pragma unroll
   for (int i = 0; i < 128; i += 2) {
     const int r = warp_row0 + 8 * ((i / 2) % 2);
-    const int64_t col = n0 + 8 * (i / 4) + 2 * quad;
-    if (r < rows_a && col < args.n) store_output_pair(args, tile, tile.row0 + r, col, acc[i], acc[i + 1]);
+    const int c = 8 * (i / 4) + 2 * quad;
+    const __nv_bfloat162 y = operands->output(r, c, operands->sums(r, c, acc[i], acc[i + 1]), with_bias);
+    *reinterpret_cast<__nv_bfloat162*>(smem + r * (kBN * 2) + (((c / 8) ^ (r % 8)) * 16) + (c % 8) * 2) = y;
+  }
+  __syncthreads();
+  constexpr int kChunks = kBN / 8;  // 16-byte chunks per output row
+  for (int idx = tid; idx < kBM * kChunks; idx += kThreads) {
+    const int r = idx / kChunks;
+    const int c = idx % kChunks;
+    if (r < rows_a && n0 + 8 * c < args.n)
+      *reinterpret_cast<uint4*>(args.out + (tile.row0 + r) * args.n + n0 + 8 * c) =
+          *reinterpret_cast<const uint4*>(smem + r * (kBN * 2) + ((c ^ (r % 8)) * 16));
   }
 #else
   __trap();  // built without sm_90a: wgmma_available() keeps the host from launching this

@@ -1,5 +1,5 @@
 // Pieces shared by the W4A4 GEMM kernels: locating a CTA's row tile among the experts and the exact
-// epilogue. Included by .cu files only.
+// epilogue's operands. Included by .cu files only.
 #pragma once
 
 #include <cstdint>
@@ -60,32 +60,57 @@ __device__ __forceinline__ bool locate_row_tile(const W4A4GemmArgs& args, int64_
   return false;
 }
 
-// Writes the outputs of columns (col, col + 1) of one row from raw MMA sums, which carry a factor
-// 16 * 16 from the nibble expansion (int4_lo_x16 / int4_hi_x16): the division is an exact shift.
-__device__ __forceinline__ void store_output_pair(const W4A4GemmArgs& args, const RowTile& tile, int64_t row,
-                                                  int64_t col, int raw0, int raw1) {
-  int v0 = raw0 >> 8;
-  int v1 = raw1 >> 8;
-  const int64_t wcol = tile.expert * args.n + col;  // row of the stacked weight parameters
-  if (args.a_zero != nullptr) {
-    const int z = static_cast<int>(args.a_zero[row]);
-    v0 -= z * args.b_rowsum[wcol];
-    v1 -= z * args.b_rowsum[wcol + 1];
+// The per-row and per-column operands of one tile's epilogue, staged in shared memory while the main loop
+// runs. Read from global memory between the output stores, each was a dependent round trip: the compiler
+// cannot move a load over a store that might alias it (64 per thread in the wgmma kernel, docs/BENCHMARKS.md).
+// Operands a launch does not have stage as neutral values (zero point 0, row sum 0), which give the same
+// integers; the bias stays optional so that a missing bias adds nothing (x + 0 turns -0 into +0).
+template <int kBM, int kBN>
+struct TileOperands {
+  float a_scale[kBM];
+  float a_zero[kBM];
+  float b_scale[kBN];
+  int32_t b_rowsum[kBN];
+  float bias[kBN];
+
+  // Threads [0, threads) split the loads; rows and columns outside the tile's range stage zeros.
+  __device__ __forceinline__ void load(const W4A4GemmArgs& args, const RowTile& tile, int64_t n0, int tid,
+                                       int threads) {
+    for (int r = tid; r < kBM; r += threads) {
+      const int64_t row = tile.row0 + r;
+      const bool in = row < tile.row_end;
+      a_scale[r] = in && args.a_scale != nullptr ? args.a_scale[row] : 0.0f;
+      a_zero[r] = in && args.a_zero != nullptr ? args.a_zero[row] : 0.0f;
+    }
+    for (int c = tid; c < kBN; c += threads) {
+      const int64_t col = n0 + c;
+      const bool in = col < args.n;
+      const int64_t wcol = tile.expert * args.n + col;  // row of the stacked weight parameters
+      b_scale[c] = in && args.b_scale != nullptr ? args.b_scale[wcol] : 0.0f;
+      b_rowsum[c] = in && args.a_zero != nullptr ? args.b_rowsum[wcol] : 0;
+      bias[c] = in && args.bias != nullptr ? args.bias[col] : 0.0f;
+    }
   }
-  const int64_t idx = row * args.n + col;
-  if (args.out_accumulators != nullptr) {
-    *reinterpret_cast<int2*>(args.out_accumulators + idx) = make_int2(v0, v1);
-    return;
+
+  // The exact integer sums of columns (c, c + 1) of tile row r from raw MMA sums, which carry a factor
+  // 16 * 16 from the nibble expansion (int4_lo_x16 / int4_hi_x16): the division is an exact shift.
+  __device__ __forceinline__ int2 sums(int r, int c, int raw0, int raw1) const {
+    const int z = static_cast<int>(a_zero[r]);
+    return make_int2((raw0 >> 8) - z * b_rowsum[c], (raw1 >> 8) - z * b_rowsum[c + 1]);
   }
-  // Explicit _rn operations: no fused multiply-add, the same float32 ops as the CPU reference.
-  const float sa = args.a_scale[row];
-  float f0 = __fmul_rn(__fmul_rn(__int2float_rn(v0), sa), args.b_scale[wcol]);
-  float f1 = __fmul_rn(__fmul_rn(__int2float_rn(v1), sa), args.b_scale[wcol + 1]);
-  if (args.bias != nullptr) {
-    f0 = __fadd_rn(f0, args.bias[col]);
-    f1 = __fadd_rn(f1, args.bias[col + 1]);
+
+  // Their bf16 outputs. Explicit _rn operations: no fused multiply-add, the same float32 ops as the CPU
+  // reference.
+  __device__ __forceinline__ __nv_bfloat162 output(int r, int c, int2 v, bool with_bias) const {
+    const float sa = a_scale[r];
+    float f0 = __fmul_rn(__fmul_rn(__int2float_rn(v.x), sa), b_scale[c]);
+    float f1 = __fmul_rn(__fmul_rn(__int2float_rn(v.y), sa), b_scale[c + 1]);
+    if (with_bias) {
+      f0 = __fadd_rn(f0, bias[c]);
+      f1 = __fadd_rn(f1, bias[c + 1]);
+    }
+    return __floats2bfloat162_rn(f0, f1);
   }
-  *reinterpret_cast<__nv_bfloat162*>(args.out + idx) = __floats2bfloat162_rn(f0, f1);
-}
+};
 
 }  // namespace fq::kernels::gpu
