@@ -17,6 +17,10 @@
 // Each step issues 4 wgmma asynchronously and overlaps them with the TMA copies of step t + kStages - 1 and
 // the expansion of B(t + 1) into the other buffer. Tiles are rasterised in groups of 8 row tiles that walk
 // all column tiles together, so that a wave reuses its weight tiles from L2.
+// Persistent: one CTA per SM walks tiles with the grid's stride; the TMA ring runs on across its tiles, so
+// that the next tile's first steps land while this one's epilogue runs. The epilogue's operands (scales,
+// zero points, row sums, bias) are staged in shared memory during the main loop, and the bf16 outputs leave
+// through shared memory in whole 16-byte chunks.
 // History (docs/BENCHMARKS.md): loading the packed operands straight into registers two steps ahead ran at
 // ~720-830 TOPS, 57% of the stall cycles waiting on those loads; the per-thread cp.async ring at 797-940;
 // these TMA copies at 1003-1287 (LLaMA-70B shapes). Tried and slower than these TMA copies, on branches:
@@ -109,6 +113,24 @@ __device__ __forceinline__ uint32_t word(const uint4& v, int j) {
   return j == 0 ? v.x : (j == 1 ? v.y : (j == 2 ? v.z : v.w));
 }
 
+// One output tile: its rows (expert and range) and first column.
+struct GemmTile {
+  RowTile rows;
+  int64_t n0;
+};
+
+// Tile `id` of the grouped rasterisation (as Triton's GROUP_SIZE_M): tiles walk kRasterGroup row tiles x all
+// column tiles, so that the CTAs running together reuse their weight tiles from L2. False for row tiles
+// past the last expert's (the row-tile count is an upper bound, see locate_row_tile).
+__device__ __forceinline__ bool locate_gemm_tile(const W4A4GemmArgs& args, int64_t id, int64_t row_tiles,
+                                                 int64_t col_tiles, GemmTile* out) {
+  const int64_t width = kRasterGroup * col_tiles;
+  const int64_t first = id / width * kRasterGroup;
+  const int64_t group_rows = row_tiles - first < kRasterGroup ? row_tiles - first : kRasterGroup;
+  out->n0 = (id % width) / group_rows * kBN;
+  return locate_row_tile<kBM>(args, first + (id % width) % group_rows, &out->rows);
+}
+
 template <bool kASigned>
 __global__ void __launch_bounds__(kThreads, 1)
     w4a4_gemm_wgmma_kernel(const W4A4GemmArgs args, const __grid_constant__ CUtensorMap packed_a,
@@ -120,20 +142,19 @@ __global__ void __launch_bounds__(kThreads, 1)
   uint8_t* stages = smem + 2 * kTileBytes;
   uint64_t* landed = reinterpret_cast<uint64_t*>(stages + kStages * kStageBytes);  // one barrier per stage
   auto* operands = reinterpret_cast<Operands*>(landed + kStages);
-  // Grouped rasterisation (as Triton's GROUP_SIZE_M): blocks walk kRasterGroup row tiles x all column tiles.
   const int64_t col_tiles = ceil_div(args.n, kBN);
-  const int64_t row_tiles = gridDim.x / col_tiles;
-  const int64_t width = kRasterGroup * col_tiles;
-  const int64_t first = blockIdx.x / width * kRasterGroup;
-  const int64_t group_rows = row_tiles - first < kRasterGroup ? row_tiles - first : kRasterGroup;
-  const int64_t row_tile = first + (blockIdx.x % width) % group_rows;
-  const int64_t col_tile = (blockIdx.x % width) / group_rows;
-  RowTile tile;
-  if (!locate_row_tile<kBM>(args, row_tile, &tile)) return;
-  const int64_t n0 = col_tile * kBN;
-  const int64_t rows_left = tile.row_end - tile.row0;
-  const int rows_a = static_cast<int>(rows_left < kBM ? rows_left : kBM);
+  const int64_t row_tiles = ceil_div(args.m, kBM) + (args.expert_offsets != nullptr ? args.experts : 0);
+  const int64_t tiles = row_tiles * col_tiles;
   const int ktiles = static_cast<int>(ceil_div(args.k, kBK));
+  // The first tile this CTA owns at or after `id` (stepping by the grid), in `next`; `tiles` if none.
+  auto next_tile = [&](int64_t id, GemmTile* next) {
+    for (; id < tiles; id += gridDim.x)
+      if (locate_gemm_tile(args, id, row_tiles, col_tiles, next)) return id;
+    return tiles;
+  };
+  GemmTile tile;
+  int64_t tile_id = next_tile(blockIdx.x, &tile);
+  if (tile_id >= tiles) return;
 
   const int tid = threadIdx.x;
   const int lane = tid % 32;
@@ -148,20 +169,24 @@ __global__ void __launch_bounds__(kThreads, 1)
   // This thread's expanded weight row is line tid % 8 of atom tid / 8.
   uint8_t* b_line = smem + (tid / 8) * kAtomBytes + (tid % 8) * kLineBytes;
 
-  // Packed data of step kt into its stage, by thread 0 (the boxes are zero-filled outside the operands;
-  // rows past the tile's expert or column range are read but never stored).
-  auto fetch_step = [&](int kt) {
+  // Steps are numbered across the CTA's tiles (step kt of its i-th tile is i * ktiles + kt): that number
+  // picks the stage and the barrier's phase, so that the ring runs on from one tile into the next.
+  // Packed data of step kt of tile `t` into its stage, by thread 0 (the boxes are zero-filled outside the
+  // operands; rows past the tile's expert or column range are read but never stored).
+  auto fetch_step = [&](const GemmTile& t, uint32_t first_step, int kt) {
     if (tid == 0 && kt < ktiles) {
-      uint8_t* st = stages + (kt % kStages) * kStageBytes;
-      uint64_t* bar = landed + kt % kStages;
+      const uint32_t step = first_step + kt;
+      uint8_t* st = stages + (step % kStages) * kStageBytes;
+      uint64_t* bar = landed + step % kStages;
       mbarrier_arrive_expect_tx(bar, kStageBytes);
-      tma_load_2d(st, &packed_a, kt * (kBK / 2), static_cast<int>(tile.row0), bar);
-      tma_load_2d(st + kPackedABytes, &packed_b, kt * (kBK / 2), static_cast<int>(tile.expert * args.n + n0), bar);
+      tma_load_2d(st, &packed_a, kt * (kBK / 2), static_cast<int>(t.rows.row0), bar);
+      tma_load_2d(st + kPackedABytes, &packed_b, kt * (kBK / 2), static_cast<int>(t.rows.expert * args.n + t.n0),
+                  bar);
     }
   };
-  auto wait_step = [&](int kt) { mbarrier_wait(landed + kt % kStages, (kt / kStages) % 2); };
-  auto expand_b = [&](int kt, int buf) {
-    const uint8_t* st = stages + (kt % kStages) * kStageBytes + b_off;
+  auto wait_step = [&](uint32_t step) { mbarrier_wait(landed + step % kStages, (step / kStages) % 2); };
+  auto expand_b = [&](uint32_t step, int buf) {
+    const uint8_t* st = stages + (step % kStages) * kStageBytes + b_off;
     uint4 p[4];
 #pragma unroll
     for (int q = 0; q < 4; ++q) p[q] = *reinterpret_cast<const uint4*>(st + 16 * (q ^ b_swz));
@@ -178,102 +203,121 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
   };
 
-  int acc[128];
-#pragma unroll
-  for (int i = 0; i < 128; ++i) acc[i] = 0;
-
   if (tid == 0) {
     for (int s = 0; s < kStages; ++s) mbarrier_init(landed + s, 1);
     fence_mbarrier_init();
   }
   __syncthreads();
-  for (int kt = 0; kt < kStages - 1; ++kt) fetch_step(kt);
-  operands->load(args, tile, n0, tid, kThreads);  // while the first steps land; visible after the next barrier
-  wait_step(0);
-  expand_b(0, 0);
-  fence_proxy_async();
-  __syncthreads();
-#pragma unroll
-  for (int i = 0; i < 128; ++i) fence_operand(acc[i]);
+  for (int kt = 0; kt < kStages - 1; ++kt) fetch_step(tile, 0, kt);
+  const bool with_bias = args.bias != nullptr;
 
-  // Step t: expand A(t) in registers, issue its 4 wgmma on B buffer t % 2, and while they run fetch step
-  // t + kStages - 1 (into the stage step t - 1 used, read by every thread before the last barrier) and
-  // expand B(t + 1) into the other buffer (last read by step t - 1, complete). The wait is for ALL groups
-  // (wait_group 0) before the next A expansion: ptxas serialises every wgmma of a kernel in which any wgmma
-  // input register (A fragments, accumulators) is written while a group is in flight.
 #pragma unroll 1
-  for (int t = 0; t < ktiles; ++t) {
-    const uint8_t* st = stages + (t % kStages) * kStageBytes;
-    const uint4 pa0 = *reinterpret_cast<const uint4*>(st + a_off0);
-    const uint4 pa1 = *reinterpret_cast<const uint4*>(st + a_off1);
-    uint32_t frag[4][4];  // [k-step][register]
-    uint64_t desc[4];
+  for (uint32_t first_step = 0;; first_step += ktiles) {
+    const int64_t n0 = tile.n0;
+    const int64_t rows_left = tile.rows.row_end - tile.rows.row0;
+    const int rows_a = static_cast<int>(rows_left < kBM ? rows_left : kBM);
+    // While the first steps land; visible after the next barrier (the previous tile's epilogue read its
+    // operands before its barriers).
+    operands->load(args, tile.rows, n0, tid, kThreads);
+    int acc[128];
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      frag[j][0] = int4_lo_x16(word(pa0, j));
-      frag[j][1] = int4_lo_x16(word(pa1, j));
-      frag[j][2] = int4_hi_x16(word(pa0, j));
-      frag[j][3] = int4_hi_x16(word(pa1, j));
-      desc[j] = swizzled_desc(smem + (t % 2) * kTileBytes, j);
-      // Pinned before the fence: an input defined between the wgmmas of a stage serialises them.
-      fence_operand(desc[j]);
-#pragma unroll
-      for (int r = 0; r < 4; ++r) fence_operand(frag[j][r]);
-    }
-    wgmma_fence();
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      if constexpr (kASigned) {
-        FQ_WGMMA_M64N256K32_RS("s8", acc, frag[j], desc[j]);
-      } else {
-        FQ_WGMMA_M64N256K32_RS("u8", acc, frag[j], desc[j]);
-      }
-    }
-    wgmma_commit();
-    fetch_step(t + kStages - 1);
-    if (t + 1 < ktiles) {
-      wait_step(t + 1);
-      expand_b(t + 1, (t + 1) % 2);
-    }
-    wgmma_wait<0>();
+    for (int i = 0; i < 128; ++i) acc[i] = 0;
+    wait_step(first_step);
+    expand_b(first_step, 0);
     fence_proxy_async();
     __syncthreads();
-  }
 #pragma unroll
-  for (int i = 0; i < 128; ++i) fence_operand(acc[i]);
+    for (int i = 0; i < 128; ++i) fence_operand(acc[i]);
 
-  // Accumulator i of a thread: row g + 8 * ((i / 2) % 2), column 8 * (i / 4) + 2 * quad + i % 2.
-  if (args.out_accumulators != nullptr) {  // exact sums (tests): straight to global memory
+    // Step t: expand A(t) in registers, issue its 4 wgmma on B buffer t % 2, and while they run fetch step
+    // t + kStages - 1 (into the stage step t - 1 used, read by every thread before the last barrier) and
+    // expand B(t + 1) into the other buffer (last read by step t - 1, complete). The wait is for ALL groups
+    // (wait_group 0) before the next A expansion: ptxas serialises every wgmma of a kernel in which any
+    // wgmma input register (A fragments, accumulators) is written while a group is in flight.
+#pragma unroll 1
+    for (int t = 0; t < ktiles; ++t) {
+      const uint8_t* st = stages + ((first_step + t) % kStages) * kStageBytes;
+      const uint4 pa0 = *reinterpret_cast<const uint4*>(st + a_off0);
+      const uint4 pa1 = *reinterpret_cast<const uint4*>(st + a_off1);
+      uint32_t frag[4][4];  // [k-step][register]
+      uint64_t desc[4];
 #pragma unroll
-    for (int i = 0; i < 128; i += 2) {
-      const int r = warp_row0 + 8 * ((i / 2) % 2);
-      const int c = 8 * (i / 4) + 2 * quad;
-      if (r < rows_a && n0 + c < args.n)
-        *reinterpret_cast<int2*>(args.out_accumulators + (tile.row0 + r) * args.n + n0 + c) =
-            operands->sums(r, c, acc[i], acc[i + 1]);
+      for (int j = 0; j < 4; ++j) {
+        frag[j][0] = int4_lo_x16(word(pa0, j));
+        frag[j][1] = int4_lo_x16(word(pa1, j));
+        frag[j][2] = int4_hi_x16(word(pa0, j));
+        frag[j][3] = int4_hi_x16(word(pa1, j));
+        desc[j] = swizzled_desc(smem + (t % 2) * kTileBytes, j);
+        // Pinned before the fence: an input defined between the wgmmas of a stage serialises them.
+        fence_operand(desc[j]);
+#pragma unroll
+        for (int r = 0; r < 4; ++r) fence_operand(frag[j][r]);
+      }
+      wgmma_fence();
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        if constexpr (kASigned) {
+          FQ_WGMMA_M64N256K32_RS("s8", acc, frag[j], desc[j]);
+        } else {
+          FQ_WGMMA_M64N256K32_RS("u8", acc, frag[j], desc[j]);
+        }
+      }
+      wgmma_commit();
+      fetch_step(tile, first_step, t + kStages - 1);
+      if (t + 1 < ktiles) {
+        wait_step(first_step + t + 1);
+        expand_b(first_step + t + 1, (t + 1) % 2);
+      }
+      wgmma_wait<0>();
+      fence_proxy_async();
+      __syncthreads();
     }
-    return;
-  }
-  // bf16 outputs go through shared memory (the expanded-B buffers, free after the last step's barrier) so
-  // that global stores are whole 16-byte chunks, a warp writing 512 contiguous bytes of one row; a fragment's
-  // 4-byte pairs would write 16 bytes in each of 8 rows. Chunk c (8 columns) of row r sits at c ^ (r % 8):
-  // the 8 rows of a fragment store hit distinct banks.
-  const bool with_bias = args.bias != nullptr;
 #pragma unroll
-  for (int i = 0; i < 128; i += 2) {
-    const int r = warp_row0 + 8 * ((i / 2) % 2);
-    const int c = 8 * (i / 4) + 2 * quad;
-    const __nv_bfloat162 y = operands->output(r, c, operands->sums(r, c, acc[i], acc[i + 1]), with_bias);
-    *reinterpret_cast<__nv_bfloat162*>(smem + r * (kBN * 2) + (((c / 8) ^ (r % 8)) * 16) + (c % 8) * 2) = y;
-  }
-  __syncthreads();
-  constexpr int kChunks = kBN / 8;  // 16-byte chunks per output row
-  for (int idx = tid; idx < kBM * kChunks; idx += kThreads) {
-    const int r = idx / kChunks;
-    const int c = idx % kChunks;
-    if (r < rows_a && n0 + 8 * c < args.n)
-      *reinterpret_cast<uint4*>(args.out + (tile.row0 + r) * args.n + n0 + 8 * c) =
-          *reinterpret_cast<const uint4*>(smem + r * (kBN * 2) + ((c ^ (r % 8)) * 16));
+    for (int i = 0; i < 128; ++i) fence_operand(acc[i]);
+
+    // The next tile's first steps go into the stages this tile has finished with, and land during the
+    // epilogue, which uses the expanded-B buffers and the operands only.
+    GemmTile next;
+    tile_id = next_tile(tile_id + gridDim.x, &next);
+    const bool more = tile_id < tiles;
+    if (more)
+      for (int kt = 0; kt < kStages - 1; ++kt) fetch_step(next, first_step + ktiles, kt);
+
+    // Accumulator i of a thread: row g + 8 * ((i / 2) % 2), column 8 * (i / 4) + 2 * quad + i % 2.
+    if (args.out_accumulators != nullptr) {  // exact sums (tests): straight to global memory
+#pragma unroll
+      for (int i = 0; i < 128; i += 2) {
+        const int r = warp_row0 + 8 * ((i / 2) % 2);
+        const int c = 8 * (i / 4) + 2 * quad;
+        if (r < rows_a && n0 + c < args.n)
+          *reinterpret_cast<int2*>(args.out_accumulators + (tile.rows.row0 + r) * args.n + n0 + c) =
+              operands->sums(r, c, acc[i], acc[i + 1]);
+      }
+    } else {
+      // bf16 outputs go through shared memory (the expanded-B buffers, free after the last step's barrier)
+      // so that global stores are whole 16-byte chunks, a warp writing 512 contiguous bytes of one row; a
+      // fragment's 4-byte pairs would write 16 bytes in each of 8 rows. Chunk c (8 columns) of row r sits at
+      // c ^ (r % 8): the 8 rows of a fragment store hit distinct banks.
+#pragma unroll
+      for (int i = 0; i < 128; i += 2) {
+        const int r = warp_row0 + 8 * ((i / 2) % 2);
+        const int c = 8 * (i / 4) + 2 * quad;
+        const __nv_bfloat162 y = operands->output(r, c, operands->sums(r, c, acc[i], acc[i + 1]), with_bias);
+        *reinterpret_cast<__nv_bfloat162*>(smem + r * (kBN * 2) + (((c / 8) ^ (r % 8)) * 16) + (c % 8) * 2) = y;
+      }
+      __syncthreads();
+      constexpr int kChunks = kBN / 8;  // 16-byte chunks per output row
+      for (int idx = tid; idx < kBM * kChunks; idx += kThreads) {
+        const int r = idx / kChunks;
+        const int c = idx % kChunks;
+        if (r < rows_a && n0 + 8 * c < args.n)
+          *reinterpret_cast<uint4*>(args.out + (tile.rows.row0 + r) * args.n + n0 + 8 * c) =
+              *reinterpret_cast<const uint4*>(smem + r * (kBN * 2) + ((c ^ (r % 8)) * 16));
+      }
+    }
+    if (!more) break;
+    __syncthreads();  // the staged outputs and the operands are read before the next tile overwrites them
+    tile = next;
   }
 #else
   __trap();  // built without sm_90a: wgmma_available() keeps the host from launching this
@@ -319,9 +363,18 @@ void launch_signed(const W4A4GemmArgs& args, cudaStream_t stream) {
     return true;
   }();
   (void)configured;
+  // Persistent: one CTA per SM (a CTA fills an SM's shared memory), each walking the tiles with the grid's
+  // stride.
+  static const int sms = [] {
+    int device = 0;
+    int count = 0;
+    FQ_CUDA_CHECK(cudaGetDevice(&device));
+    FQ_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
+    return count;
+  }();
   const int64_t row_tiles = ceil_div(args.m, kBM) + (args.expert_offsets != nullptr ? args.experts : 0);
-  const int64_t blocks = row_tiles * ceil_div(args.n, kBN);
-  FQ_CHECK(blocks < (int64_t{1} << 31), "launch_w4a4_gemm_wgmma: ", blocks, " tiles exceed the grid limit");
+  const int64_t tiles = row_tiles * ceil_div(args.n, kBN);
+  const int64_t blocks = tiles < sms ? tiles : sms;
   const CUtensorMap packed_a = packed_operand_map(args.a, args.m, args.k, kBM, "the activations");
   const CUtensorMap packed_b = packed_operand_map(args.b, args.experts * args.n, args.k, kBN, "the weights");
   kernel<<<static_cast<unsigned>(blocks), kThreads, kSmemBytes, stream>>>(args, packed_a, packed_b);
