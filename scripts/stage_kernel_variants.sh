@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Run here, before a device call that compares kernel versions: copies the CUDA kernel sources of each
-# named git branch (or commit) into the git-ignored .variants/<name>/ (carry it with the call:
+# named git branch, or earlier commit of HEAD's history (a baseline), into the git-ignored .variants/<name>/ (carry it with the call:
 # `carry: [".deps", ".anchor", ".variants"]`); `STAGES="build variants" bash scripts/gpu_session.sh` then
 # builds and times each beside the working tree's kernels, in one call.
-#   bash scripts/stage_kernel_variants.sh feat/gemm-epilogue feat/gemm-persistent
+#   bash scripts/stage_kernel_variants.sh acf97a3 7c59fc0 feat/some-branch
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 (( $# > 0 )) || { echo "usage: stage_kernel_variants.sh BRANCH..." >&2; exit 2; }
