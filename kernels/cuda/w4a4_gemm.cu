@@ -1,6 +1,7 @@
 #include "kernels/cuda/w4a4_gemm.cuh"
 
 #include "kernels/cuda/cuda_check.cuh"
+#include "kernels/cuda/w4a4_gemm_tile.cuh"
 
 namespace fq::kernels::gpu {
 
@@ -14,6 +15,9 @@ void launch_w4a4_gemm(const W4A4GemmArgs& args, W4A4GemmKernel kernel, cudaStrea
            "launch_w4a4_gemm: the bf16 output must be 16-byte aligned (rows are stored in 16-byte chunks)");
   FQ_CHECK((args.out != nullptr) != (args.out_accumulators != nullptr),
            "launch_w4a4_gemm: exactly one of out and out_accumulators must be set");
+  FQ_CHECK(args.expert_offsets == nullptr || (args.experts <= ExpertTiles::kMaxExperts && args.m < (int64_t{1} << 31)),
+           "launch_w4a4_gemm: a grouped GEMM takes at most ", ExpertTiles::kMaxExperts, " experts and 2^31 rows (",
+           args.experts, " experts, ", args.m, " rows)");
   if (args.m == 0) return;
   // Rows per expert (all rows for a dense weight) decide: at 256 rows mma.sync was faster on 5 of 6
   // LLaMA-70B / DeepSeek V3 shapes, from 2048 rows wgmma on all of them.

@@ -26,7 +26,7 @@ struct TileConfig {
   static constexpr int kWarps = (kBM / kWM) * kWarpsN;
   static constexpr int kThreads = kWarps * 32;
   static constexpr int kStageBytes = (kBM + kBN) * kRowBytes;
-  using Operands = TileOperands<kBM, kBN>;  // after the stages
+  using Operands = TileOperands<kBM, kBN>;  // after the stages; then a grouped launch's expert table
   static constexpr int kSmemBytes = kStages * kStageBytes + static_cast<int>(sizeof(Operands));
   static_assert(kWM % 16 == 0 && kWN % 16 == 0, "warp tiles are whole m16 / pairs of n8 tiles");
 };
@@ -41,8 +41,10 @@ __global__ void __launch_bounds__(Cfg::kThreads) w4a4_gemm_mma_kernel(const W4A4
   constexpr int kNT = Cfg::kWN / 8;
   extern __shared__ __align__(128) uint8_t smem[];
 
+  const ExpertTiles table(smem + Cfg::kSmemBytes, args.experts);
+  if (args.expert_offsets != nullptr) build_expert_tiles<Cfg::kBM>(args, table);
   RowTile tile;
-  if (!locate_row_tile<Cfg::kBM>(args, blockIdx.y, &tile)) return;
+  if (!locate_row_tile<Cfg::kBM>(args, table, blockIdx.y, &tile)) return;
   const int64_t n0 = static_cast<int64_t>(blockIdx.x) * Cfg::kBN;
   const int64_t row_bytes = args.k / 2;
   const int64_t rows_left = tile.row_end - tile.row0;
@@ -164,13 +166,16 @@ template <class Cfg, bool kASigned>
 void launch_config(const W4A4GemmArgs& args, cudaStream_t stream) {
   const auto kernel = w4a4_gemm_mma_kernel<Cfg, kASigned>;
   static const bool configured = [&] {
-    FQ_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes));
+    FQ_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       Cfg::kSmemBytes + ExpertTiles::bytes(ExpertTiles::kMaxExperts)));
     return true;
   }();
   (void)configured;
-  const int64_t row_tiles = ceil_div(args.m, Cfg::kBM) + (args.expert_offsets != nullptr ? args.experts : 0);
+  const bool grouped = args.expert_offsets != nullptr;
+  const int64_t row_tiles = ceil_div(args.m, Cfg::kBM) + (grouped ? args.experts : 0);
   const dim3 grid(static_cast<unsigned>(ceil_div(args.n, Cfg::kBN)), static_cast<unsigned>(row_tiles));
-  kernel<<<grid, Cfg::kThreads, Cfg::kSmemBytes, stream>>>(args);
+  const int smem = Cfg::kSmemBytes + (grouped ? ExpertTiles::bytes(args.experts) : 0);
+  kernel<<<grid, Cfg::kThreads, smem, stream>>>(args);
   FQ_CUDA_CHECK_LAUNCH();
 }
 

@@ -121,14 +121,14 @@ struct GemmTile {
 
 // Tile `id` of the grouped rasterisation (as Triton's GROUP_SIZE_M): tiles walk kRasterGroup row tiles x all
 // column tiles, so that the CTAs running together reuse their weight tiles from L2. False for row tiles
-// past the last expert's (the row-tile count is an upper bound, see locate_row_tile).
-__device__ __forceinline__ bool locate_gemm_tile(const W4A4GemmArgs& args, int64_t id, int64_t row_tiles,
-                                                 int64_t col_tiles, GemmTile* out) {
+// past the last expert's (the row-tile count is an upper bound, see ExpertTiles).
+__device__ __forceinline__ bool locate_gemm_tile(const W4A4GemmArgs& args, const ExpertTiles& table, int64_t id,
+                                                 int64_t row_tiles, int64_t col_tiles, GemmTile* out) {
   const int64_t width = kRasterGroup * col_tiles;
   const int64_t first = id / width * kRasterGroup;
   const int64_t group_rows = row_tiles - first < kRasterGroup ? row_tiles - first : kRasterGroup;
   out->n0 = (id % width) / group_rows * kBN;
-  return locate_row_tile<kBM>(args, first + (id % width) % group_rows, &out->rows);
+  return locate_row_tile<kBM>(args, table, first + (id % width) % group_rows, &out->rows);
 }
 
 template <bool kASigned>
@@ -142,6 +142,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   uint8_t* stages = smem + 2 * kTileBytes;
   uint64_t* landed = reinterpret_cast<uint64_t*>(stages + kStages * kStageBytes);  // one barrier per stage
   auto* operands = reinterpret_cast<Operands*>(landed + kStages);
+  const ExpertTiles table(operands + 1, args.experts);  // grouped launches only
   const int64_t col_tiles = ceil_div(args.n, kBN);
   const int64_t row_tiles = ceil_div(args.m, kBM) + (args.expert_offsets != nullptr ? args.experts : 0);
   const int64_t tiles = row_tiles * col_tiles;
@@ -149,9 +150,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   // The first tile this CTA owns at or after `id` (stepping by the grid), in `next`; `tiles` if none.
   auto next_tile = [&](int64_t id, GemmTile* next) {
     for (; id < tiles; id += gridDim.x)
-      if (locate_gemm_tile(args, id, row_tiles, col_tiles, next)) return id;
+      if (locate_gemm_tile(args, table, id, row_tiles, col_tiles, next)) return id;
     return tiles;
   };
+  if (args.expert_offsets != nullptr) build_expert_tiles<kBM>(args, table);
   GemmTile tile;
   int64_t tile_id = next_tile(blockIdx.x, &tile);
   if (tile_id >= tiles) return;
@@ -359,7 +361,8 @@ template <bool kASigned>
 void launch_signed(const W4A4GemmArgs& args, cudaStream_t stream) {
   const auto kernel = w4a4_gemm_wgmma_kernel<kASigned>;
   static const bool configured = [&] {
-    FQ_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+    FQ_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       kSmemBytes + ExpertTiles::bytes(ExpertTiles::kMaxExperts)));
     return true;
   }();
   (void)configured;
@@ -377,7 +380,8 @@ void launch_signed(const W4A4GemmArgs& args, cudaStream_t stream) {
   const int64_t blocks = tiles < sms ? tiles : sms;
   const CUtensorMap packed_a = packed_operand_map(args.a, args.m, args.k, kBM, "the activations");
   const CUtensorMap packed_b = packed_operand_map(args.b, args.experts * args.n, args.k, kBN, "the weights");
-  kernel<<<static_cast<unsigned>(blocks), kThreads, kSmemBytes, stream>>>(args, packed_a, packed_b);
+  const int smem = kSmemBytes + (args.expert_offsets != nullptr ? ExpertTiles::bytes(args.experts) : 0);
+  kernel<<<static_cast<unsigned>(blocks), kThreads, smem, stream>>>(args, packed_a, packed_b);
   FQ_CUDA_CHECK_LAUNCH();
 }
 

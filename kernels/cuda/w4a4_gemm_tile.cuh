@@ -17,47 +17,79 @@ struct RowTile {
   int64_t row_end;
 };
 
-// Tile `tile` of the row tiles of all experts in order (each expert's rows split into ceil(rows / kBM)
-// tiles). Every warp of the CTA computes the same answer with a warp-wide scan over the offsets, so the
-// grid can be sized by the upper bound ceil(M / kBM) + E without reading the offsets on the host. Returns
-// false for tiles past the last one. Offsets are clamped to [0, M] so that bad offsets cannot reach
-// memory outside the operands.
+// Where the row tiles of a grouped GEMM lie: each expert's rows split into ceil(rows / kBM) tiles, all
+// experts' tiles in order. Built in shared memory by each CTA from the device offsets, so that the grid is
+// sized by the upper bound ceil(M / kBM) + E without reading the offsets on the host, and a tile is then
+// found by a binary search in shared memory (a warp-wide scan over the offsets in global memory cost a
+// chain of dependent loads per tile, ~8 for 256 experts). Offsets are clamped to [0, M] so that bad
+// offsets cannot reach memory outside the operands. int32: the host checks M < 2^31 and E <= kMaxExperts.
+struct ExpertTiles {
+  static constexpr int kMaxExperts = 4096;
+  int* base;  // first_tile [E + 1] (tiles before expert e; [E] is the number of tiles), row_begin [E], row_end [E]
+  int experts;
+
+  __host__ __device__ static constexpr int bytes(int64_t experts) { return static_cast<int>(4 * (3 * experts + 1)); }
+  __device__ ExpertTiles(void* smem, int64_t e) : base(static_cast<int*>(smem)), experts(static_cast<int>(e)) {}
+  __device__ int& first_tile(int e) const { return base[e]; }
+  __device__ int& row_begin(int e) const { return base[experts + 1 + e]; }
+  __device__ int& row_end(int e) const { return base[2 * experts + 1 + e]; }
+};
+
+// Fills the table; every thread of the CTA calls it (it ends with a barrier). Dense launches skip it.
 template <int kBM>
-__device__ __forceinline__ bool locate_row_tile(const W4A4GemmArgs& args, int64_t tile, RowTile* out) {
+__device__ void build_expert_tiles(const W4A4GemmArgs& args, const ExpertTiles& t) {
+  const int64_t* off = args.expert_offsets;
+  const int experts = static_cast<int>(args.experts);
+  const int m = static_cast<int>(args.m);
+  for (int e = threadIdx.x; e < experts; e += blockDim.x) {
+    const int64_t b = off[e] < 0 ? 0 : (off[e] > m ? m : off[e]);
+    const int64_t end = off[e + 1] < b ? b : (off[e + 1] > m ? m : off[e + 1]);
+    t.row_begin(e) = static_cast<int>(b);
+    t.row_end(e) = static_cast<int>(end);
+    t.first_tile(e + 1) = static_cast<int>((end - b + kBM - 1) / kBM);  // the count, summed below
+  }
+  __syncthreads();
+  if (threadIdx.x < 32) {  // warp 0 turns the counts into running sums, 32 experts at a time
+    const int lane = threadIdx.x;
+    int carry = 0;
+    for (int base = 0; base < experts; base += 32) {
+      const int e = base + lane;
+      int v = e < experts ? t.first_tile(e + 1) : 0;
+#pragma unroll
+      for (int o = 1; o < 32; o <<= 1) {
+        const int up = __shfl_up_sync(0xffffffffu, v, o);
+        if (lane >= o) v += up;
+      }
+      if (e < experts) t.first_tile(e + 1) = carry + v;
+      carry += __shfl_sync(0xffffffffu, v, 31);
+    }
+    if (lane == 0) t.first_tile(0) = 0;
+  }
+  __syncthreads();
+}
+
+// Tile `tile` of all experts' row tiles; false for tiles past the last one (the grid's row-tile count is
+// an upper bound). `table` is unused for a dense weight (E = 1, no offsets).
+template <int kBM>
+__device__ __forceinline__ bool locate_row_tile(const W4A4GemmArgs& args, const ExpertTiles& table, int64_t tile,
+                                                RowTile* out) {
   if (args.expert_offsets == nullptr) {
     *out = RowTile{0, tile * kBM, args.m};
     return tile * kBM < args.m;
   }
-  const int lane = threadIdx.x % 32;
-  const int64_t* off = args.expert_offsets;
-  auto clamp_row = [&](int64_t v, int64_t lo) { return v < lo ? lo : (v > args.m ? args.m : v); };
-  int64_t before = 0;
-  for (int64_t base = 0; base < args.experts; base += 32) {
-    const int64_t e = base + lane;
-    int64_t count = 0;
-    if (e < args.experts) {
-      const int64_t begin = clamp_row(off[e], 0);
-      count = (clamp_row(off[e + 1], begin) - begin + kBM - 1) / kBM;
+  int lo = 0;
+  int hi = static_cast<int>(args.experts);  // first_tile[lo] <= tile < first_tile[hi]
+  if (tile >= table.first_tile(hi)) return false;
+  while (hi - lo > 1) {  // the last expert whose tiles start at or before `tile` (it has tiles: it owns it)
+    const int mid = (lo + hi) / 2;
+    if (table.first_tile(mid) <= tile) {
+      lo = mid;
+    } else {
+      hi = mid;
     }
-    int64_t inclusive = count;
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      const int64_t v = __shfl_up_sync(0xffffffffu, inclusive, o);
-      if (lane >= o) inclusive += v;
-    }
-    const int64_t total = __shfl_sync(0xffffffffu, inclusive, 31);
-    if (tile < before + total) {
-      const unsigned owners = __ballot_sync(0xffffffffu, tile < before + inclusive);
-      const int owner = __ffs(owners) - 1;
-      const int64_t exclusive = __shfl_sync(0xffffffffu, inclusive - count, owner);
-      const int expert = static_cast<int>(base + owner);
-      const int64_t begin = clamp_row(off[expert], 0);
-      *out = RowTile{expert, begin + (tile - before - exclusive) * kBM, clamp_row(off[expert + 1], begin)};
-      return true;
-    }
-    before += total;
   }
-  return false;
+  *out = RowTile{lo, table.row_begin(lo) + (tile - table.first_tile(lo)) * kBM, table.row_end(lo)};
+  return true;
 }
 
 // The per-row and per-column operands of one tile's epilogue, staged in shared memory while the main loop

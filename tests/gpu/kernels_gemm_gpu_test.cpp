@@ -78,6 +78,28 @@ void check_dense(int64_t m, int64_t n, int64_t k, bool symmetric, bool with_bias
   }
 }
 
+// Every kernel against the exact CPU reference on experts laid out by `offsets_v` (rows sorted by expert).
+void check_grouped(const std::vector<int64_t>& offsets_v, int64_t n, int64_t k, uint64_t seed) {
+  const int64_t experts = static_cast<int64_t>(offsets_v.size()) - 1;
+  const int64_t m = offsets_v.back();
+  const at::Tensor offsets = at::tensor(offsets_v, at::kLong);
+  for (bool symmetric : {true, false}) {
+    const PackedInt4Rows a = make_rows(m, k, symmetric, seed += 10);
+    const Int4Weight w = make_int4_weight(fq::test::random_codes({experts, n, k}, -8, 7, seed + 3),
+                                          (at::rand({experts, n}, at::kFloat) * 0.05).contiguous());
+    const at::Tensor acc_ref = w4a4_accumulators(a, w, offsets);
+    const at::Tensor y_ref = w4a4_gemm(a, w, at::Tensor(), offsets);
+    for (W4A4Kernel kernel : kernels_to_test()) {
+      const std::string what = std::string(name(kernel)) + " experts=" + std::to_string(experts) + " M=" +
+                               std::to_string(m) + " K=" + std::to_string(k) + (symmetric ? " sym" : " asym");
+      const at::Tensor offsets_g = offsets.to(at::kCUDA);
+      EXPECT_TRUE(at::equal(w4a4_accumulators(to_cuda(a), to_cuda(w), offsets_g, kernel).cpu(), acc_ref)) << what;
+      EXPECT_TRUE(at::equal(w4a4_gemm(to_cuda(a), to_cuda(w), at::Tensor(), offsets_g, kernel).cpu(), y_ref))
+          << what;
+    }
+  }
+}
+
 TEST(W4A4GemmGpu, DenseMatchesExactReferenceAcrossTileEdges) {
   FQ_REQUIRE_CUDA();
   uint64_t seed = 500;
@@ -96,11 +118,23 @@ TEST(W4A4GemmGpu, LargestKAndManyRowTilesStayExact) {
   check_dense(2048, 512, 1024, true, true, 920);    // several row tiles of every kernel
 }
 
+// More tiles than an H100/H200 has SMs (132), so that each persistent wgmma CTA walks several tiles and
+// its ring of stages runs on from one tile into the next: K of 2 steps (the second a partial box) and of
+// 5 steps (not a multiple of the 4 stages), dense and grouped.
+TEST(W4A4GemmGpu, PersistentCtasWalkManyTilesExactly) {
+  FQ_REQUIRE_CUDA();
+  check_dense(2560, 5120, 160, true, true, 950);   // 20 x 20 tiles of 128 x 256
+  check_dense(2560, 5120, 640, false, false, 960);
+  std::vector<int64_t> offsets_v = {0};
+  for (int64_t e = 0; e < 256; ++e) offsets_v.push_back(offsets_v.back() + (e * 37) % 300);
+  check_grouped(offsets_v, 512, 160, 970);
+}
+
 TEST(W4A4GemmGpu, GroupedMatchesExactReference) {
   FQ_REQUIRE_CUDA();
   const int64_t n = 256, k = 512;
   // Experts with no rows, one row, and more rows than a tile; then 256 experts as in DeepSeek V3 (several
-  // 32-expert chunks of the tile search).
+  // 32-expert chunks of the tile table's running sums).
   const std::vector<std::vector<int64_t>> layouts = {
       {0, 0, 1, 40, 40, 200, 201, 201, 350},
   };
@@ -109,26 +143,7 @@ TEST(W4A4GemmGpu, GroupedMatchesExactReference) {
   std::vector<std::vector<int64_t>> all = layouts;
   all.push_back(many);
   uint64_t seed = 700;
-  for (const auto& offsets_v : all) {
-    const int64_t experts = static_cast<int64_t>(offsets_v.size()) - 1;
-    const int64_t m = offsets_v.back();
-    const at::Tensor offsets = at::tensor(offsets_v, at::kLong);
-    for (bool symmetric : {true, false}) {
-      const PackedInt4Rows a = make_rows(m, k, symmetric, seed += 10);
-      const Int4Weight w = make_int4_weight(fq::test::random_codes({experts, n, k}, -8, 7, seed + 3),
-                                            (at::rand({experts, n}, at::kFloat) * 0.05).contiguous());
-      const at::Tensor acc_ref = w4a4_accumulators(a, w, offsets);
-      const at::Tensor y_ref = w4a4_gemm(a, w, at::Tensor(), offsets);
-      for (W4A4Kernel kernel : kernels_to_test()) {
-        const std::string what = std::string(name(kernel)) + " experts=" + std::to_string(experts) +
-                                 (symmetric ? " sym" : " asym");
-        const at::Tensor offsets_g = offsets.to(at::kCUDA);
-        EXPECT_TRUE(at::equal(w4a4_accumulators(to_cuda(a), to_cuda(w), offsets_g, kernel).cpu(), acc_ref)) << what;
-        EXPECT_TRUE(at::equal(w4a4_gemm(to_cuda(a), to_cuda(w), at::Tensor(), offsets_g, kernel).cpu(), y_ref))
-            << what;
-      }
-    }
-  }
+  for (const auto& offsets_v : all) check_grouped(offsets_v, n, k, seed += 20);
 }
 
 TEST(W4A4GemmGpu, RejectsShapesTheKernelsCannotRun) {
