@@ -368,13 +368,7 @@ void launch_signed(const W4A4GemmArgs& args, cudaStream_t stream) {
   (void)configured;
   // Persistent: one CTA per SM (a CTA fills an SM's shared memory), each walking the tiles with the grid's
   // stride.
-  static const int sms = [] {
-    int device = 0;
-    int count = 0;
-    FQ_CUDA_CHECK(cudaGetDevice(&device));
-    FQ_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
-    return count;
-  }();
+  const int64_t sms = current_sm_count();
   const int64_t row_tiles = ceil_div(args.m, kBM) + (args.expert_offsets != nullptr ? args.experts : 0);
   const int64_t tiles = row_tiles * ceil_div(args.n, kBN);
   const int64_t blocks = tiles < sms ? tiles : sms;
