@@ -160,40 +160,11 @@ __global__ void __launch_bounds__(128 * warpgroups_for(kN1P, N2P), 1)
   const int c = lane % 4;                             // fragment column pair
   uint8_t* s_out = smem + plan.off_out + warp * 16 * plan.stage_stride;
 
-  // R in bf16, zero-padded to N2P x N2P, in the MN-major layout (the B operand of the second product).
-  if (has_right) {
-    for (int idx = tid; idx < N2P * N2P / 8; idx += kThreads) {
-      const int k = idx / (N2P / 8);
-      const int j = 8 * (idx % (N2P / 8));
-      uint32_t w[4];
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const bool in0 = k < n2 && j + 2 * e < n2;  // n2 % 8 == 0: pairs are whole
-        w[e] = pack_bf16x2(in0 ? args.right[k * n2 + j + 2 * e] : 0.0f, in0 ? args.right[k * n2 + j + 2 * e + 1] : 0.0f);
-      }
-      *reinterpret_cast<uint4*>(s_r + plan.r_layout.chunk_offset(k, j)) = make_uint4(w[0], w[1], w[2], w[3]);
-    }
-  }
   // X stages are zeroed once: padding rows and columns are never written again.
   for (int idx = tid; idx < (plan.off_out - plan.off_x) / 16; idx += kThreads) {
     reinterpret_cast<uint4*>(s_x)[idx] = make_uint4(0, 0, 0, 0);
   }
-  // This warpgroup's rows of L^T as A fragments, zero outside n1: (L^T)[m][k] = L[k][m].
-  uint32_t lt[kKSteps1][4];
-  {
-    auto lt_at = [&](int m, int k) { return m < n1 && k < n1 ? args.left[k * n1 + m] : 0.0f; };
-    const int m0 = warp_row0 + g;
-#pragma unroll
-    for (int s = 0; s < kKSteps1; ++s) {
-      const int k0 = 16 * s + 2 * c;
-      lt[s][0] = pack_bf16x2(lt_at(m0, k0), lt_at(m0, k0 + 1));
-      lt[s][1] = pack_bf16x2(lt_at(m0 + 8, k0), lt_at(m0 + 8, k0 + 1));
-      lt[s][2] = pack_bf16x2(lt_at(m0, k0 + 8), lt_at(m0, k0 + 9));
-      lt[s][3] = pack_bf16x2(lt_at(m0 + 8, k0 + 8), lt_at(m0 + 8, k0 + 9));
-    }
-  }
-  fence_proxy_async();
-  __syncthreads();
+  __syncthreads();  // the zeros are in place before the first tokens' copies land over them
 
   const int64_t team_first = static_cast<int64_t>(blockIdx.x) * kTeams + team;
   const int64_t team_stride = static_cast<int64_t>(gridDim.x) * kTeams;
@@ -233,7 +204,40 @@ __global__ void __launch_bounds__(128 * warpgroups_for(kN1P, N2P), 1)
     else cp_async_wait<3>();
   };
 
+  // The first tokens' copies start before R and L^T are set up, so that their latency hides behind it.
   for (int i = 0; i < stages - 1; ++i) fetch(i);
+
+  // R in bf16, zero-padded to N2P x N2P, in the MN-major layout (the B operand of the second product).
+  if (has_right) {
+    for (int idx = tid; idx < N2P * N2P / 8; idx += kThreads) {
+      const int k = idx / (N2P / 8);
+      const int j = 8 * (idx % (N2P / 8));
+      uint32_t w[4];
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const bool in0 = k < n2 && j + 2 * e < n2;  // n2 % 8 == 0: pairs are whole
+        w[e] = pack_bf16x2(in0 ? args.right[k * n2 + j + 2 * e] : 0.0f, in0 ? args.right[k * n2 + j + 2 * e + 1] : 0.0f);
+      }
+      *reinterpret_cast<uint4*>(s_r + plan.r_layout.chunk_offset(k, j)) = make_uint4(w[0], w[1], w[2], w[3]);
+    }
+  }
+  // This warpgroup's rows of L^T as A fragments, zero outside n1: (L^T)[m][k] = L[k][m].
+  uint32_t lt[kKSteps1][4];
+  {
+    auto lt_at = [&](int m, int k) { return m < n1 && k < n1 ? args.left[k * n1 + m] : 0.0f; };
+    const int m0 = warp_row0 + g;
+#pragma unroll
+    for (int s = 0; s < kKSteps1; ++s) {
+      const int k0 = 16 * s + 2 * c;
+      lt[s][0] = pack_bf16x2(lt_at(m0, k0), lt_at(m0, k0 + 1));
+      lt[s][1] = pack_bf16x2(lt_at(m0 + 8, k0), lt_at(m0 + 8, k0 + 1));
+      lt[s][2] = pack_bf16x2(lt_at(m0, k0 + 8), lt_at(m0, k0 + 9));
+      lt[s][3] = pack_bf16x2(lt_at(m0 + 8, k0 + 8), lt_at(m0 + 8, k0 + 9));
+    }
+  }
+  fence_proxy_async();
+  __syncthreads();
+
   float acc[kAcc];
   int read_stage = 0;  // token i's stage, i % stages
   for (int64_t i = 0;; ++i, read_stage = read_stage + 1 == stages ? 0 : read_stage + 1) {
